@@ -14,7 +14,7 @@ import sys
 from rrweb_dali import __version__
 
 # Order here is the order in --help.
-COMMANDS = ("demo", "inspect", "synth", "preprocess", "verify")
+COMMANDS = ("demo", "inspect", "synth", "preprocess", "verify", "profile", "dashboard")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,3 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0

@@ -37,6 +37,7 @@ so an ``.idx`` on disk always describes a complete ``.bin``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -229,11 +230,17 @@ class ShardIndex:
         self.offsets = np.memmap(self.path, dtype="<u8", mode="r", offset=off, shape=(n + 1,))
         self.file_id = np.memmap(self.path, dtype="<u4", mode="r", offset=fid, shape=(n,))
         self.window = np.memmap(self.path, dtype="<u4", mode="r", offset=win, shape=(n,))
-        with open(self.path, "rb") as fh:
-            fh.seek(table)
-            self.files: list[str] = json.loads(fh.read(table_len))
+        self._table = (table, table_len)
         if int(self.offsets[0]) != 0 or int(self.offsets[-1]) != self.tokens:
             raise ShardFormatError(f"{self.path}: offsets do not span the {t} tokens")
+
+    @functools.cached_property
+    def files(self) -> list[str]:
+        """The shard's table of source paths, read on first use (the loader never needs it)."""
+        start, length = self._table
+        with open(self.path, "rb") as fh:
+            fh.seek(start)
+            return json.loads(fh.read(length))
 
     @property
     def lengths(self) -> np.ndarray:

@@ -1,0 +1,216 @@
+"""``rrweb-dali preprocess SRC... --out DIR``: rrweb files -> memory-mapped token shards."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rrweb_dali.commands._table import format_kv, format_table
+from rrweb_dali.ingest import ReadLimits
+from rrweb_dali.preprocess import PlanMismatch, PreprocessOptions, preprocess
+from rrweb_dali.preprocess.executor import available_cpus
+from rrweb_dali.preprocess.windows import POLICIES
+
+_DEFAULTS = PreprocessOptions()
+_LIMITS = ReadLimits()
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "preprocess",
+        help="turn a tree of rrweb files into memory-mapped token shards",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Read every rrweb file under SRC (directories are walked, globs expanded; hidden files\n"
+            "are skipped), tokenize each session and write token shards, manifest.json and\n"
+            "errors.jsonl into --out. Bad files never stop the run: each is listed in errors.jsonl\n"
+            "with a reason.\n\n"
+            "Safe to interrupt: run the same command again and it skips the finished groups and\n"
+            "ends byte-identical to an uninterrupted run. Incremental: run it again after adding\n"
+            "files and only the new files are read, into new shards. The output bytes never\n"
+            "depend on --workers or --executor."
+        ),
+    )
+    p.add_argument("sources", nargs="+", metavar="SRC", help="input directory, file or glob")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="dataset directory to create, resume or extend"
+    )
+    run = p.add_argument_group("how to run (does not change the output)")
+    run.add_argument(
+        "--workers",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help=f"parallel workers (default: every usable CPU, here {available_cpus()})",
+    )
+    run.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local process pool, or Ray tasks (pip install 'rrweb-dali[ray]') (default: local)",
+    )
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        default=None,
+        help="Ray cluster to join, e.g. ray://head:10001 (default: start a local Ray)",
+    )
+    run.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (shown on stderr only when it is a terminal)",
+    )
+    out = p.add_argument_group("what to write (recorded in the manifest; fixed per --out)")
+    out.add_argument(
+        "--max-tokens",
+        metavar="N",
+        type=_positive,
+        default=_DEFAULTS.max_tokens,
+        help=f"longest sequence written; longer sessions follow --overflow (default {_DEFAULTS.max_tokens})",
+    )
+    out.add_argument(
+        "--overflow",
+        choices=POLICIES,
+        default=_DEFAULTS.overflow,
+        help=(
+            "split: consecutive windows of --max-tokens (only window 0 starts with BOS, only the "
+            "last ends with EOS); truncate: keep the first window; skip: drop the session "
+            f"(default {_DEFAULTS.overflow})"
+        ),
+    )
+    out.add_argument(
+        "--shard-tokens",
+        metavar="N",
+        type=_positive,
+        default=_DEFAULTS.shard_tokens,
+        help=f"start a new shard after this many tokens (default {_DEFAULTS.shard_tokens:,})",
+    )
+    out.add_argument(
+        "--group-files",
+        metavar="N",
+        type=_positive,
+        default=_DEFAULTS.group_files,
+        help=f"files per task at most (default {_DEFAULTS.group_files})",
+    )
+    out.add_argument(
+        "--group-bytes",
+        metavar="N",
+        type=_positive,
+        default=_DEFAULTS.group_bytes,
+        help=f"bytes on disk per task at most (default {_DEFAULTS.group_bytes:,})",
+    )
+    out.add_argument(
+        "--max-bytes",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help=f"reject a file whose on-disk or decompressed size passes this (default {_LIMITS.max_bytes:,})",
+    )
+    out.add_argument(
+        "--max-depth",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help=f"reject a file whose DOM nesting passes this (default {_LIMITS.max_depth})",
+    )
+    out.add_argument(
+        "--max-events",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help=f"reject a file with more events than this (default {_LIMITS.max_events:,})",
+    )
+    out.add_argument(
+        "--max-text-bytes",
+        metavar="N",
+        type=int,
+        default=None,
+        help="tokenizer cap on UTF-8 bytes per text field (default: the tokenizer's, 64)",
+    )
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    options = PreprocessOptions(
+        max_tokens=args.max_tokens,
+        overflow=args.overflow,
+        shard_tokens=args.shard_tokens,
+        group_files=args.group_files,
+        group_bytes=args.group_bytes,
+        max_bytes=args.max_bytes,
+        max_depth=args.max_depth,
+        max_events=args.max_events,
+        max_text_bytes=args.max_text_bytes,
+    )
+    try:
+        result = preprocess(
+            args.sources,
+            args.out,
+            options,
+            workers=args.workers,
+            executor=args.executor,
+            ray_address=args.ray_address,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    except (PlanMismatch, FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    t = result.totals
+    secs = max(result.seconds, 1e-9)
+    print(
+        format_kv(
+            [
+                ("dataset", str(result.out)),
+                (
+                    "groups",
+                    f"{result.groups_total} ({result.groups_run} run now, {result.groups_reused} done before)",
+                ),
+                (
+                    "this run",
+                    f"{result.files_run:,} files, {result.bytes_run / 1e6:,.1f} MB in {secs:,.1f} s",
+                ),
+                (
+                    "rate",
+                    f"{result.bytes_run / 1e6 / secs:,.1f} MB/s, {result.tokens_run / secs / 1e6:,.2f} M tokens/s",
+                ),
+                (
+                    "shards",
+                    f"{t['shards']} ({sum(s.bin_bytes + s.idx_bytes for s in result.manifest.shards) / 1e6:,.1f} MB)",
+                ),
+            ]
+        )
+    )
+    print()
+    rows = [
+        ("files read", t["files_read"]),
+        ("  sessions kept", t["sessions"]),
+        ("  files rejected", t["files_rejected"]),
+        ("  skipped (--overflow skip)", t["skipped_overflow"]),
+        ("sessions salvaged", t["salvaged"]),
+        ("sessions split", t["split"]),
+        ("sessions truncated", t["truncated"]),
+        ("sequences written (windows)", t["windows"]),
+        ("tokens", t["tokens"]),
+    ]
+    rows += [(f"rejected: {reason}", n) for reason, n in t["rejected_by_reason"].items()]
+    print(format_table(["dataset totals", "count"], rows))
+    if t["unexpected_errors"]:
+        print(
+            f"\n{t['unexpected_errors']} file(s) failed with an unexpected error (tracebacks logged)"
+        )
+    if t["inputs_changed"] or t["inputs_missing"]:
+        print(
+            f"\nwarning: {t['inputs_changed']} input(s) changed and {t['inputs_missing']} vanished "
+            "after they were preprocessed; the dataset keeps what was read first (manifest.json: "
+            "stale_inputs)"
+        )
+    if t["error_lines"]:
+        print(f"\nper-file problems: {result.out / 'errors.jsonl'} ({t['error_lines']} lines)")
+    return 0

@@ -1,0 +1,288 @@
+"""``preprocess()``: a tree of rrweb files -> ``manifest.json``, ``errors.jsonl`` and token shards.
+
+The steps, and what makes each safe to interrupt:
+
+1. Discover the inputs and extend the persisted plan (``state/plan.json``, written atomically
+   before any work): existing groups stay as they are, new files become new groups.
+2. Find the finished groups: those with a done record (``state/group-GGGGGG.json``) whose shards
+   are on disk with the recorded sizes. Remove everything else a killed run may have left: temporary
+   files and shards of unfinished groups.
+3. Run the unfinished groups (local process pool or Ray). Each writes its shards, then its done
+   record; a kill at any moment loses at most the groups in flight.
+4. Merge the done records in group order into ``errors.jsonl`` and, last, ``manifest.json``.
+
+Outputs hold no timestamps, hostnames, absolute paths or worker counts, so the same inputs and
+options give the same bytes, however many workers ran and however often the run was interrupted.
+(``state/`` records each input's size and mtime, which is how changed inputs are noticed.)
+
+``errors.jsonl`` has one line per file that was not kept whole and as is::
+
+    {"path": "sub/dir/file.json",   # relative to its source root, like the shards' file tables
+     "status": "rejected" | "salvaged" | "skipped",
+     "reason": "<a SessionError reason>",
+     "detail": "<human text>",
+     "salvaged": true | false}
+
+``rejected``: nothing of the file is in the shards (``reason`` says why). ``salvaged``: the file
+was cut short and the reader recovered the complete events before the cut; its session *is* in
+the shards (``reason`` is ``truncated``, ``detail`` starts with ``salvaged``). ``skipped``: the file
+read fine but ``--overflow skip`` dropped its session (``reason`` ``too_large``; ``salvaged`` tells
+whether it had been salvaged too). So the lines with each status count exactly the manifest's
+``files_rejected``, ``salvaged`` and ``skipped_overflow``, and the manifest states the accounting
+``files_read = sessions + files_rejected + skipped_overflow``.
+
+Call :func:`preprocess` with ``workers > 1`` from a script only under
+``if __name__ == "__main__":``: the pool starts its workers with ``spawn``, which imports the
+main module again (the command line needs nothing).
+
+A file that was already preprocessed and has changed since (other size or mtime) is *not* read
+again: its shards keep the version read first, a warning is logged and the manifest lists it under
+``stale_inputs`` (and counts it in ``totals.inputs_changed``). Re-reading it would mean either
+rewriting an old group's shards or holding two versions of one file; to take the new version,
+preprocess into a new directory. Files that disappeared are reported the same way
+(``inputs_missing``); their sessions stay in the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rrweb_dali.ingest import ReadLimits
+from rrweb_dali.preprocess.discover import STATE_DIR, discover
+from rrweb_dali.preprocess.executor import make_executor, run_with_progress
+from rrweb_dali.preprocess.plan import (
+    Plan,
+    done_record_path,
+    exclusive,
+    extend_plan,
+    read_plan,
+    remove_leftovers,
+    scan_finished,
+    write_plan,
+)
+from rrweb_dali.preprocess.task import COUNTERS, GroupTask, TaskOptions, token_dtype
+from rrweb_dali.preprocess.windows import POLICIES
+from rrweb_dali.shards.format import ShardInfo
+from rrweb_dali.shards.manifest import (
+    ERRORS_NAME,
+    SHARDS_DIR,
+    Manifest,
+    write_manifest,
+)
+from rrweb_dali.tokenizer import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+STALE_LISTED = 100  # stale inputs named in the manifest; all are counted
+ACCOUNTING = "files_read = sessions + files_rejected + skipped_overflow"
+ERRORS_SCHEMA = (
+    'one JSON object per line: {"path": relative path, "status": "rejected" (nothing kept) | '
+    '"salvaged" (kept, partly recovered) | "skipped" (read, dropped by --overflow skip), '
+    '"reason": SessionError reason, "detail": text, "salvaged": bool}; in group order'
+)
+
+
+@dataclass(frozen=True)
+class PreprocessOptions:
+    """The options that decide the output bytes; ``None`` limits take the library defaults."""
+
+    max_tokens: int = 65536
+    overflow: str = "split"
+    shard_tokens: int = 1 << 26
+    group_files: int = 64
+    group_bytes: int = 8 << 20
+    max_bytes: int | None = None
+    max_depth: int | None = None
+    max_events: int | None = None
+    max_text_bytes: int | None = None
+
+    def limits(self) -> ReadLimits:
+        given = {
+            "max_bytes": self.max_bytes,
+            "max_depth": self.max_depth,
+            "max_events": self.max_events,
+        }
+        return ReadLimits(**{k: v for k, v in given.items() if v is not None})
+
+    def tokenizer(self) -> Tokenizer:
+        if self.max_text_bytes is None:
+            return Tokenizer()
+        return Tokenizer(max_text_bytes=self.max_text_bytes)
+
+    def validate(self) -> None:
+        if self.overflow not in POLICIES:
+            raise ValueError(f"overflow must be one of {POLICIES}, got {self.overflow!r}")
+        for name in ("max_tokens", "shard_tokens", "group_files", "group_bytes"):
+            if getattr(self, name) < (2 if name == "max_tokens" else 1):
+                raise ValueError(f"{name} is too small: {getattr(self, name)}")
+
+
+@dataclass
+class PreprocessResult:
+    """What a run did (for the CLI's summary); the dataset itself is described by ``manifest``."""
+
+    out: Path
+    manifest: Manifest
+    groups_total: int
+    groups_run: int
+    groups_reused: int
+    files_run: int
+    bytes_run: int
+    tokens_run: int
+    seconds: float
+    stale_inputs: dict = field(default_factory=dict)
+
+    @property
+    def totals(self) -> dict:
+        return self.manifest.totals
+
+
+def _write_errors_and_totals(out: Path, plan: Plan) -> tuple[dict, list[ShardInfo]]:
+    """Stream every done record, in group order, into errors.jsonl; sum the totals."""
+    totals = dict.fromkeys(COUNTERS, 0)
+    reasons: Counter[str] = Counter()
+    shards: list[ShardInfo] = []
+    lines = 0
+    tmp = out / f"{ERRORS_NAME}.tmp"
+    with open(tmp, "wb") as fh:
+        for g in plan.groups:
+            record = json.loads(done_record_path(out, g.group_id).read_bytes())
+            for k in COUNTERS:
+                totals[k] += record["counts"][k]
+            reasons.update(record["rejected_by_reason"])
+            shards.extend(ShardInfo.from_json(s) for s in record["shards"])
+            for e in record["errors"]:
+                fh.write(json.dumps(e, sort_keys=True, ensure_ascii=False).encode() + b"\n")
+                lines += 1
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out / ERRORS_NAME)
+    totals["rejected_by_reason"] = dict(sorted(reasons.items()))
+    totals["error_lines"] = lines
+    totals["groups"] = len(plan.groups)
+    totals["shards"] = len(shards)
+    return totals, shards
+
+
+def preprocess(
+    sources: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    options: PreprocessOptions | None = None,
+    *,
+    workers: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    progress: bool = False,
+) -> PreprocessResult:
+    """Preprocess ``sources`` into the dataset directory ``out`` (created, resumed or extended).
+
+    ``workers`` (default: every CPU this process may use), ``executor`` and ``ray_address`` only
+    change how fast it goes, never the output bytes. Raises :class:`~.plan.PlanMismatch` when ``out``
+    was made with other options.
+    """
+    options = options or PreprocessOptions()
+    options.validate()
+    started = time.perf_counter()
+    out = Path(out)
+    found = {f.relpath: f for f in discover(sources, exclude=[out])}
+    if not found:
+        logger.warning("no input files found in %s", ", ".join(map(str, sources)))
+    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    (out / SHARDS_DIR).mkdir(exist_ok=True)
+    with exclusive(out):
+        tok = options.tokenizer()
+        limits = options.limits()
+        manifest_options = {
+            "max_tokens": options.max_tokens,
+            "overflow": options.overflow,
+            "shard_tokens": options.shard_tokens,
+            "group_files": options.group_files,
+            "group_bytes": options.group_bytes,
+            "max_bytes": limits.max_bytes,
+            "max_depth": limits.max_depth,
+            "max_events": limits.max_events,
+        }
+        plan_options = {**manifest_options, "tokenizer": tok.config()}
+        previous = read_plan(out)
+        plan, new_groups = extend_plan(
+            previous, list(found.values()), plan_options, options.group_files, options.group_bytes
+        )
+        if previous is None or new_groups:
+            write_plan(out, plan)
+        finished, stale = scan_finished(out, plan, found)
+        remove_leftovers(out, finished)
+        task_options = TaskOptions(
+            options.max_tokens,
+            options.overflow,
+            options.shard_tokens,
+            limits,
+            tok.max_text_bytes,
+        )
+        pending = [g for g in plan.groups if g.group_id not in finished]
+        tasks = [
+            GroupTask(
+                str(out),
+                g.group_id,
+                tuple(
+                    (f.relpath, found[f.relpath].path if f.relpath in found else None)
+                    for f in g.files
+                ),
+                task_options,
+            )
+            for g in pending
+        ]
+        logger.info(
+            "%d groups: %d finished before, %d to run (%d new)",
+            len(plan.groups),
+            len(finished),
+            len(pending),
+            len(new_groups),
+        )
+        group_bytes = {g.group_id: g.bytes for g in pending}
+        runner = make_executor(executor, workers, ray_address)
+        files_run, tokens_run = run_with_progress(runner, tasks, group_bytes, progress)
+        totals, shards = _write_errors_and_totals(out, plan)
+        totals["inputs_changed"] = len(stale["changed"])
+        totals["inputs_missing"] = len(stale["missing"])
+        extra = {
+            "accounting": {
+                "equation": ACCOUNTING,
+                "holds": totals["files_read"]
+                == totals["sessions"] + totals["files_rejected"] + totals["skipped_overflow"],
+            },
+            "errors": {"file": ERRORS_NAME, "schema": ERRORS_SCHEMA},
+            "stale_inputs": {k: v[:STALE_LISTED] for k, v in stale.items()},
+        }
+        if not extra["accounting"]["holds"]:
+            logger.error("file accounting does not add up: %s (a bug)", ACCOUNTING)
+        manifest = Manifest(
+            tokenizer=tok.config(),
+            dtype=token_dtype(tok).name,
+            shards=shards,
+            totals=totals,
+            options=manifest_options | {"max_text_bytes": tok.max_text_bytes},
+            extra=extra,
+        )
+        write_manifest(out, manifest)
+    return PreprocessResult(
+        out=out,
+        manifest=manifest,
+        groups_total=len(plan.groups),
+        groups_run=len(pending),
+        groups_reused=len(finished),
+        files_run=files_run,
+        bytes_run=sum(group_bytes.values()),
+        tokens_run=tokens_run,
+        seconds=time.perf_counter() - started,
+        stale_inputs=stale,
+    )
+
+
+__all__ = ["PreprocessOptions", "PreprocessResult", "preprocess"]
