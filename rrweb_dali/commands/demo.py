@@ -85,7 +85,21 @@ def tokenize_stage(files: list[Path]) -> None:
     print(f"   {tot[3] / 1e6 / max(elapsed, 1e-9):.1f} MB/s of JSON on one core")
 
 
+def preprocess_stage(files: list[Path], out: Path) -> Path:
+    """Preprocess the samples into ``out/shards`` (resumed, not redone, on a second demo)."""
+    from rrweb_dali.commands.preprocess import format_summary
+    from rrweb_dali.preprocess import preprocess
+
+    dataset = out / "shards"
+    print(f"\n2. preprocess into token shards ({dataset})")
+    result = preprocess(files, dataset, progress=False)
+    print(format_summary(result))
+    return dataset
+
+
 def run(args: argparse.Namespace) -> int:
     files = sample_files()
+    out = Path(args.out)
     tokenize_stage(files)
+    preprocess_stage(files, out)
     return 0

@@ -7,7 +7,7 @@ import sys
 
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
-from rrweb_dali.preprocess import PlanMismatch, PreprocessOptions, preprocess
+from rrweb_dali.preprocess import PlanMismatch, PreprocessOptions, PreprocessResult, preprocess
 from rrweb_dali.preprocess.executor import available_cpus
 from rrweb_dali.preprocess.windows import POLICIES
 
@@ -162,9 +162,16 @@ def main(args: argparse.Namespace) -> int:
     except (PlanMismatch, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print(format_summary(result))
+    return 0
+
+
+def format_summary(result: PreprocessResult) -> str:
+    """The run summary and dataset totals the CLI (and the demo) print after preprocessing."""
+    parts: list[str] = []
     t = result.totals
     secs = max(result.seconds, 1e-9)
-    print(
+    parts.append(
         format_kv(
             [
                 ("dataset", str(result.out)),
@@ -187,7 +194,7 @@ def main(args: argparse.Namespace) -> int:
             ]
         )
     )
-    print()
+    parts.append("")
     rows = [
         ("files read", t["files_read"]),
         ("  sessions kept", t["sessions"]),
@@ -200,17 +207,19 @@ def main(args: argparse.Namespace) -> int:
         ("tokens", t["tokens"]),
     ]
     rows += [(f"rejected: {reason}", n) for reason, n in t["rejected_by_reason"].items()]
-    print(format_table(["dataset totals", "count"], rows))
+    parts.append(format_table(["dataset totals", "count"], rows))
     if t["unexpected_errors"]:
-        print(
+        parts.append(
             f"\n{t['unexpected_errors']} file(s) failed with an unexpected error (tracebacks logged)"
         )
     if t["inputs_changed"] or t["inputs_missing"]:
-        print(
+        parts.append(
             f"\nwarning: {t['inputs_changed']} input(s) changed and {t['inputs_missing']} vanished "
             "after they were preprocessed; the dataset keeps what was read first (manifest.json: "
             "stale_inputs)"
         )
     if t["error_lines"]:
-        print(f"\nper-file problems: {result.out / 'errors.jsonl'} ({t['error_lines']} lines)")
-    return 0
+        parts.append(
+            f"\nper-file problems: {result.out / 'errors.jsonl'} ({t['error_lines']} lines)"
+        )
+    return "\n".join(parts)
