@@ -1,0 +1,254 @@
+"""The training-loop hook: ``with profile(loader, RUNS) as loader: for batch in loader: ...``.
+
+A background thread wakes every ``interval_s`` and turns ``loader.stats()`` into a sample line, so
+the hot path pays only for timing ``next`` (two clock reads and an add per batch) and the samples
+keep coming while the loop is stuck (a long step, or a loader that stalls). The yielded
+:class:`ProfiledLoader` is the loader with its iteration timed; everything else (``set_epoch``,
+``state_dict``, ``len``) passes through.
+
+``Loader.stats()`` must be safe to call from another thread while the loop runs: it only reads
+counters and never moves the loader's position.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from rrweb_dali.profiling import system
+from rrweb_dali.profiling.meter import SampleBuilder
+from rrweb_dali.profiling.runfiles import RunWriter, safe_name
+
+logger = logging.getLogger(__name__)
+
+# What each stage of a sample means for the DALI loader, and why two are null. Goes to meta.json.
+LOADER_STAGE_NOTES = {
+    "read": "Loader.stats() gather_s: the batch source's memory-mapped reads and the concatenate "
+    "of a batch's rows into one host buffer, summed wherever the source ran (worker processes "
+    "included); it includes the host copy",
+    "host_copy": None,
+    "h2d": None,
+    "pad": "Loader.stats() finish_s: padding to [B, L] after the pipeline; on a GPU it is the "
+    "time to launch the device-side gather (the kernels run asynchronously)",
+    "null": "host_copy is part of read (one concatenate is the copy); h2d happens inside the DALI "
+    "graph and is not timed on its own: both are null, not estimated",
+}
+
+
+def loader_stages(stats: dict) -> dict[str, float | None]:
+    """Map ``Loader.stats()`` onto the sample stages (null where the loader has no timer)."""
+    return {
+        "read": stats.get("gather_s"),
+        "host_copy": None,
+        "h2d": None,
+        "pad": stats.get("finish_s"),
+    }
+
+
+def loader_cache(loader) -> dict | None:
+    """``loader.cache_stats()`` when the loader has a cache (hits, misses, evictions, bytes)."""
+    fn = getattr(loader, "cache_stats", None)
+    if fn is None:
+        return None
+    stats = fn()
+    return dict(stats) if stats is not None else None
+
+
+def describe_loader(loader) -> dict:
+    """Loader options for ``meta.json``: class, batches per epoch, rank, plan config, pipeline."""
+    out: dict = {"class": f"{type(loader).__module__}.{type(loader).__qualname__}"}
+    with contextlib.suppress(TypeError):
+        out["batches_per_epoch"] = len(loader)
+    for attr in ("rank", "world_size"):
+        if hasattr(loader, attr):
+            out[attr] = getattr(loader, attr)
+    config = getattr(loader, "config", None)
+    if dataclasses.is_dataclass(config):
+        out["config"] = dataclasses.asdict(config)
+    # The DALI loader keeps its pipeline settings private; read them when present.
+    for attr in ("_options", "_spec", "_device"):
+        value = getattr(loader, attr, None)
+        if dataclasses.is_dataclass(value):
+            out[attr[1:]] = dataclasses.asdict(value)
+        elif isinstance(value, dict):
+            out[attr[1:]] = dict(value)
+        elif value is not None:
+            out[attr[1:]] = str(value)
+    return out
+
+
+def shared_run_id(name: str, world_size: int) -> str | None:
+    """A run folder name every rank of a torchrun job agrees on, or None for a single process.
+
+    torchrun gives all ranks of one job the same ``TORCHELASTIC_RUN_ID`` (a fresh UUID under
+    ``--standalone``); without one (or with torchrun's default ``none``) ranks cannot agree
+    without talking, so the caller must pass ``run_id``.
+    """
+    if world_size <= 1:
+        return None
+    job = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    if not job or job == "none":
+        raise ValueError(
+            "several ranks but no shared job id (torchrun --standalone sets one); pass run_id"
+        )
+    return f"{safe_name(name)}-{safe_name(job)[:12]}"
+
+
+class LoaderProfiler:
+    """Samples a loader's counters from a background thread into a :class:`RunWriter`."""
+
+    def __init__(
+        self,
+        loader,
+        writer: RunWriter,
+        interval_s: float = 0.5,
+        gpu_device: int | None = None,
+        memory: bool = True,
+    ):
+        self.loader = loader
+        self.writer = writer
+        self.interval_s = float(interval_s)
+        self.builder = SampleBuilder(gpu_device, memory=memory, min_rate_dt=interval_s / 4)
+        self.loop_wait_s = 0.0  # written by the loop's thread only
+        self.waiting_since: float | None = None  # perf_counter() while the loop is in next()
+        self._lock = threading.Lock()  # one sample at a time (thread vs. final sample)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.summary: dict | None = None
+
+    def _loop_wait_now(self) -> float:
+        """Cumulative wait including a wait still in progress, read without locking the loop."""
+        since = self.waiting_since
+        total = self.loop_wait_s
+        if since is not None and since is self.waiting_since:
+            total += time.perf_counter() - since
+        return total
+
+    def sample(self) -> dict:
+        with self._lock:
+            stats = self.loader.stats()
+            rec = self.builder.build(
+                self.writer.elapsed(),
+                stats,
+                loader_stages(stats),
+                self._loop_wait_now(),
+                loader_cache(self.loader),
+                {"loader": stats},
+            )
+            return self.writer.sample(rec)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.sample()
+            except Exception:  # never take the training run down with the profiler
+                logger.exception("profiler sample failed; sampling stops")
+                return
+
+    def start(self) -> LoaderProfiler:
+        self.sample()
+        self._thread = threading.Thread(target=self._run, name="rrweb-dali-profiler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, status: str = "finished", error: str | None = None) -> dict:
+        """Stop the thread, write the final sample and the summary (with the loader's stats)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.sample()
+        summary = self.builder.summary()
+        summary["loader_stats"] = self.loader.stats()
+        if error:
+            summary["error"] = error
+        self.writer.finish(summary, status=status)
+        self.summary = summary
+        return summary
+
+
+class ProfiledLoader:
+    """The loader with ``next`` timed: what the loop waited is the profile's ``loop_wait_s``."""
+
+    def __init__(self, loader, profiler: LoaderProfiler):
+        self._loader = loader
+        self.profiler = profiler
+
+    @property
+    def run_dir(self) -> Path:
+        return self.profiler.writer.path
+
+    def __iter__(self) -> Iterator:
+        prof = self.profiler
+        clock = time.perf_counter
+        it = iter(self._loader)
+        try:
+            while True:
+                t0 = prof.waiting_since = clock()
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    return
+                finally:
+                    prof.loop_wait_s += clock() - t0
+                    prof.waiting_since = None
+                yield batch
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def __getattr__(self, name: str):
+        return getattr(self._loader, name)
+
+
+@contextlib.contextmanager
+def profile(
+    loader,
+    runs_dir: str | Path,
+    name: str = "train",
+    *,
+    interval_s: float = 0.5,
+    meta: dict | None = None,
+    run_id: str | None = None,
+    gpu_device: int | None = None,
+) -> Iterator[ProfiledLoader]:
+    """Record a profile run of ``loader`` while the block runs; iterate the yielded object.
+
+    Writes ``RUNS/<run_id>/`` (see :mod:`rrweb_dali.profiling.runfiles`); the summary's status is
+    "finished", "failed" (the block raised) or "interrupted" (Ctrl-C). Under torchrun each rank
+    writes its own samples file into the shared folder (see :func:`shared_run_id`).
+    """
+    rank = int(getattr(loader, "rank", 0))
+    world = int(getattr(loader, "world_size", 1))
+    if run_id is None:
+        run_id = shared_run_id(name, world)
+    full_meta = {
+        "kind": "train",
+        **system.environment_meta(),
+        "loader": describe_loader(loader),
+        "stage_notes": LOADER_STAGE_NOTES,
+        "interval_s": interval_s,
+        **(meta or {}),
+    }
+    writer = RunWriter(runs_dir, name, full_meta, run_id=run_id, rank=rank, world_size=world)
+    profiler = LoaderProfiler(loader, writer, interval_s, gpu_device).start()
+    status, error = "finished", None
+    try:
+        yield ProfiledLoader(loader, profiler)
+    except KeyboardInterrupt:
+        status, error = "interrupted", "KeyboardInterrupt"
+        raise
+    except BaseException as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        profiler.stop(status, error)
