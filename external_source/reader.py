@@ -1,0 +1,133 @@
+"""One global, zero-copy view over the sessions of one or many preprocessed dataset directories.
+
+Opening is cheap: it reads the manifests and memory-maps each shard (headers and sizes are
+checked, nothing is hashed or copied). Session ``i`` of the whole collection is numbered across
+the directories in the order given, and across each directory's shards in manifest order, so a
+global index is stable as long as the list of directories is.
+
+The per-session arrays the samplers need (lengths, start offsets, shard numbers: 20 bytes a
+session) are built on first use and kept, because every epoch plan needs all lengths anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rrweb_dali.shards.format import Shard
+from rrweb_dali.shards.manifest import Manifest, open_shards
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | Path
+
+
+def as_path_list(paths: PathLike | Sequence[PathLike]) -> list[str]:
+    """Normalise one path or a list of paths to a list of strings (picklable, order kept)."""
+    if isinstance(paths, (str, Path)):
+        return [str(paths)]
+    out = [str(p) for p in paths]
+    if not out:
+        raise ValueError("no dataset directory given")
+    return out
+
+
+class ShardReader:
+    """Random access to every session of one or many dataset directories.
+
+    ``reader[i]`` is a zero-copy ``numpy`` view (``uint16``, or ``uint32`` for such shards) of the
+    memory-mapped tokens of global session ``i``.
+    """
+
+    def __init__(self, paths: PathLike | Sequence[PathLike]):
+        self.paths = as_path_list(paths)
+        self.shards: list[Shard] = []
+        self.manifests: list[Manifest] = []
+        for root in self.paths:
+            manifest, shards = open_shards(root)
+            if self.manifests and manifest.tokenizer != self.manifests[0].tokenizer:
+                raise ValueError(
+                    f"{root}: its tokenizer differs from {self.paths[0]}'s; token ids of different "
+                    "tokenizers cannot be mixed in one loader"
+                )
+            self.manifests.append(manifest)
+            self.shards.extend(shards)
+        counts = np.array([len(s) for s in self.shards], dtype=np.int64)
+        self._bounds = np.zeros(len(self.shards) + 1, dtype=np.int64)
+        np.cumsum(counts, out=self._bounds[1:])
+        # Plain ndarray views of the memory maps: slicing a np.memmap builds a memmap subclass per
+        # slice (~10 us each, measured), slicing an ndarray only a view (~0.3 us).
+        self._tokens = [np.asarray(s.tokens) for s in self.shards]
+        itemsizes = {s.index.dtype.numpy.itemsize for s in self.shards}
+        self.dtype = np.dtype(np.uint32) if 4 in itemsizes else np.dtype(np.uint16)
+        self.token_count = int(sum(s.index.tokens for s in self.shards))
+        self._lengths: np.ndarray | None = None
+        self._starts: np.ndarray | None = None
+        self._shard_of: np.ndarray | None = None
+        logger.debug(
+            "opened %d sessions in %d shards from %d directories",
+            len(self),
+            len(self.shards),
+            len(self.paths),
+        )
+
+    @property
+    def tokenizer(self) -> dict:
+        return self.manifests[0].tokenizer if self.manifests else {}
+
+    def __len__(self) -> int:
+        return int(self._bounds[-1])
+
+    def locate(self, i: int) -> tuple[int, int]:
+        """(shard number, session number inside that shard) of global session ``i``."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"session {i} out of range for {n} sessions")
+        i = i % n if i < 0 else i
+        k = int(np.searchsorted(self._bounds, i, side="right")) - 1
+        return k, i - int(self._bounds[k])
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        k, j = self.locate(int(i))
+        return self.shards[k][j]
+
+    def _build_tables(self) -> None:
+        lengths, starts, shard_of = [], [], []
+        for k, shard in enumerate(self.shards):
+            off = np.asarray(shard.index.offsets, dtype=np.int64)
+            starts.append(off[:-1])
+            lengths.append(np.diff(off))
+            shard_of.append(np.full(len(shard), k, dtype=np.int32))
+        empty64 = np.zeros(0, dtype=np.int64)
+        self._starts = np.concatenate(starts) if starts else empty64
+        self._lengths = np.concatenate(lengths) if lengths else empty64
+        self._shard_of = np.concatenate(shard_of) if shard_of else np.zeros(0, np.int32)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Token count of every session (int64, indexed by global session id)."""
+        if self._lengths is None:
+            self._build_tables()
+        return self._lengths
+
+    def views(self, ids: np.ndarray, offsets: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
+        """Zero-copy views: tokens ``offsets[j] : offsets[j] + counts[j]`` of session ``ids[j]``.
+
+        The one place that touches token memory; the caller concatenates the views into one
+        buffer, so a batch costs one Python loop of slicing and one copy.
+        """
+        if self._starts is None:
+            self._build_tables()
+        begin = self._starts[ids] + offsets
+        tokens = self._tokens
+        if len(tokens) == 1:
+            tok = tokens[0]
+            return [tok[a : a + c] for a, c in zip(begin.tolist(), counts.tolist(), strict=True)]
+        shard = self._shard_of[ids].tolist()
+        return [
+            tokens[s][a : a + c]
+            for s, a, c in zip(shard, begin.tolist(), counts.tolist(), strict=True)
+        ]

@@ -1,0 +1,380 @@
+"""``make_loader`` and :class:`Loader`: token shards -> DALI -> dicts of torch tensors on a device.
+
+Epochs: ``for batch in loader`` runs the rest of the current epoch; iterating again starts the next
+one. ``set_epoch(e)`` with ``e`` other than the current epoch starts epoch ``e`` from its beginning;
+with the current epoch it changes nothing (so the usual ``set_epoch(epoch)`` at the top of an epoch
+loop keeps a resumed mid-epoch position). Breaking out of a loop and iterating again continues the
+epoch at the next batch.
+
+The DALI pipeline is built once and reused: moving on to the next epoch is a ``reset()``. It is
+rebuilt only when the position jumps (``set_epoch`` to another epoch, ``load_state_dict``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from external_source.reader import PathLike
+from external_source.sampling import consumed_after
+from external_source.source import META, N_META, BatchSource, SourceConfig, split_aux
+from external_source.state import LoaderState
+from rrweb_dali.loader.distributed import local_device_id, rank_and_world
+from rrweb_dali.loader.pipeline import (
+    OutputSpec,
+    build_pipeline,
+    finish_numpy,
+    finish_torch,
+    first_sample,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class Loader:
+    """An iterable of ``dict[str, torch.Tensor]`` batches for one rank; see :func:`make_loader`."""
+
+    def __init__(
+        self,
+        paths: PathLike | Sequence[PathLike],
+        config: SourceConfig,
+        spec: OutputSpec,
+        device_id: int | None,
+        rank: int = 0,
+        world_size: int = 1,
+        prefetch: int = 2,
+        num_threads: int = 2,
+        parallel: bool = False,
+        py_workers: int = 2,
+    ):
+        if prefetch < 1 or num_threads < 1 or py_workers < 1:
+            raise ValueError("prefetch, num_threads and py_workers must be at least 1")
+        self._config = config
+        self._spec = spec
+        self._device_id = device_id
+        self._device = torch.device("cpu") if device_id is None else torch.device("cuda", device_id)
+        self.rank, self.world_size = rank, world_size
+        self._options = dict(
+            prefetch=prefetch, num_threads=num_threads, parallel=parallel, py_workers=py_workers
+        )
+        self._planner = BatchSource(paths, config, rank, world_size)
+        self._paths = self._planner.paths
+        # Logical position: epoch, where this pass over it started, batches done since.
+        self._epoch, self._start, self._k = 0, 0, 0
+        self._pipe = None
+        self._pipe_pos = (0, 0, 0)  # (epoch, start, batches delivered) of the pipeline
+        # DALI outputs of the last batches, kept alive a little longer than the tensors built
+        # from them: on a GPU the padding kernels that read them are still queued on the stream.
+        self._recent: deque = deque(maxlen=2)
+        self._stats = dict.fromkeys(
+            ("batches", "rows", "tokens", "slots", "reads", "bytes", "pipeline_builds"), 0
+        )
+        self._times = dict.fromkeys(("gather_s", "wait_s", "finish_s", "build_s"), 0.0)
+
+    # ---- plan -------------------------------------------------------------------------------
+    @property
+    def reader(self):
+        return self._planner.reader
+
+    @property
+    def config(self) -> SourceConfig:
+        return self._config
+
+    def _units(self, epoch: int) -> int:
+        return self._planner.units(epoch)
+
+    def _batches(self, epoch: int, start: int) -> int:
+        return self._planner.num_batches(epoch, start)
+
+    def __len__(self) -> int:
+        """Batches in a whole epoch on this rank (the same on every rank)."""
+        return self._batches(self._epoch, 0)
+
+    def _normalize(self) -> None:
+        """After the last batch of an epoch the position is the start of the next epoch."""
+        if (self._k or self._start) and self._k >= self._batches(self._epoch, self._start):
+            self._epoch, self._start, self._k = self._epoch + 1, 0, 0
+
+    @property
+    def epoch(self) -> int:
+        self._normalize()
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` at its beginning, unless it is already the current epoch."""
+        if int(epoch) != self.epoch:
+            self._epoch, self._start, self._k = int(epoch), 0, 0
+
+    def _consumed(self) -> int:
+        cfg = self._config
+        return consumed_after(
+            self._units(self._epoch), self._start, cfg.batch_size, self.world_size, self._k
+        )
+
+    def state_dict(self) -> dict:
+        """``(seed, epoch, units consumed globally)`` plus the plan check; see ``LoaderState``."""
+        self._normalize()
+        return LoaderState(
+            seed=self._config.seed,
+            epoch=self._epoch,
+            consumed=self._consumed(),
+            plan=self._config.plan_key(len(self.reader)),
+            world_size=self.world_size,
+            rank=self.rank,
+        ).to_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue where ``state`` was taken, on this loader's rank and world size."""
+        st = LoaderState.from_dict(state)
+        if st.seed != self._config.seed:
+            self._replace_config(seed=st.seed)
+        st.check_plan(self._config.plan_key(len(self.reader)))
+        if st.consumed < 0 or st.consumed > self._units(st.epoch):
+            raise ValueError(f"loader state consumed={st.consumed} is outside epoch {st.epoch}")
+        self._epoch, self._start, self._k = st.epoch, st.consumed, 0
+        self._normalize()
+
+    def _replace_config(self, **changes) -> None:
+        self._config = replace(self._config, **changes)
+        reader = self._planner.reader
+        self._planner = BatchSource(
+            self._paths, self._config, self.rank, self.world_size, reader=reader
+        )
+        self.close()
+
+    # ---- pipeline ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.close()
+        start = self._consumed()
+        self._start, self._k = start, 0
+        source = BatchSource(
+            self._paths,
+            self._config,
+            self.rank,
+            self.world_size,
+            start_epoch=self._epoch,
+            start_consumed=start,
+            reader=self._planner.reader,
+        )
+        t0 = time.perf_counter()
+        self._pipe = build_pipeline(
+            source, self.reader.dtype, self._spec.dtype, self._device_id, **self._options
+        )
+        self._times["build_s"] += time.perf_counter() - t0
+        self._stats["pipeline_builds"] += 1
+        self._pipe_pos = (self._epoch, start, 0)
+        logger.debug("built the DALI pipeline at epoch %d, position %d", self._epoch, start)
+
+    def _position_pipeline(self) -> None:
+        """Make the pipeline's next batch the loader's next batch: reuse, reset, or rebuild."""
+        self._normalize()
+        want = (self._epoch, self._start, self._k)
+        if self._pipe is not None:
+            if self._pipe_pos == want:
+                return
+            epoch, start, done = self._pipe_pos
+            if want == (epoch + 1, 0, 0) and done >= self._batches(epoch, start):
+                try:
+                    self._pipe.run()
+                    raise RuntimeError("the DALI pipeline gave more batches than its plan")
+                except StopIteration:
+                    pass
+                self._pipe.reset()
+                self._pipe_pos = want
+                return
+        self._build()
+
+    def _run(self):
+        if self._device_id is None:
+            return self._pipe.run()
+        return self._pipe.run(torch.cuda.current_stream(self._device))
+
+    def _finish(self, outputs) -> dict[str, torch.Tensor]:
+        if self._device_id is not None:
+            self._recent.append(outputs)
+        tokens, aux = first_sample(outputs[0]), first_sample(outputs[1]).numpy()
+        meta = aux[:N_META]
+        width = int(meta[META["width"]])
+        if self._device_id is None:
+            _, lengths, index = split_aux(aux)
+            batch = finish_numpy(tokens.numpy(), lengths, index, width, self._spec)
+        else:
+            _, lengths, index = split_aux(first_sample(outputs[2]))
+            batch = finish_torch(tokens, lengths, index, width, self._spec)
+        rows = int(meta[META["rows"]])
+        self._stats["batches"] += 1
+        self._stats["rows"] += rows
+        self._stats["tokens"] += int(meta[META["tokens"]])
+        self._stats["slots"] += rows * width
+        self._stats["reads"] += int(meta[META["reads"]])
+        self._stats["bytes"] += int(meta[META["bytes"]])
+        self._times["gather_s"] += int(meta[META["gather_ns"]]) * 1e-9
+        return batch
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        self._position_pipeline()
+        epoch, start, k = self._epoch, self._start, self._k
+        total = self._batches(epoch, start)
+        if total == 0:  # nothing in this epoch (drop_last on a tiny dataset): move on
+            self._epoch, self._start, self._k = epoch + 1, 0, 0
+            return
+        while k < total:
+            t0 = time.perf_counter()
+            try:
+                outputs = self._run()
+            except StopIteration:
+                raise RuntimeError("the DALI pipeline ended before its plan") from None
+            t1 = time.perf_counter()
+            batch = self._finish(outputs)
+            self._times["wait_s"] += t1 - t0
+            self._times["finish_s"] += time.perf_counter() - t1
+            k += 1
+            self._pipe_pos = (epoch, start, k)
+            # The position is updated before the batch is handed out, so state_dict(), stats()
+            # and epoch read inside the loop describe exactly the batches received so far.
+            here = (epoch, start, k) if k < total else (epoch + 1, 0, 0)
+            self._epoch, self._start, self._k = here
+            yield batch
+            if (self._epoch, self._start, self._k) != here:
+                return  # moved by set_epoch/load_state_dict meanwhile: a new pass repositions
+
+    def stats(self) -> dict:
+        """Counters since construction.
+
+        Batches, rows, real tokens, padded slots, padding efficiency, session pieces read, bytes
+        gathered, and seconds spent gathering (in the source, wherever it ran), waiting for DALI,
+        padding (finish) and building pipelines.
+
+        Read-only: safe inside a ``for batch in loader`` loop and from another thread (the
+        profiler samples it twice a second).
+        """
+        s = {**self._stats, **self._times}
+        s["padding_efficiency"] = s["tokens"] / s["slots"] if s["slots"] else 1.0
+        s["epoch"] = self._epoch  # not self.epoch: that normalises the position
+        return s
+
+    def profile(self, runs_dir: str | Path, name: str = "train", **kwargs):
+        """Record this loader's counters into a profile run while a training loop uses it.
+
+        ``with loader.profile("runs") as batches: for batch in batches: ...`` writes
+        ``runs/<run id>/`` (see :func:`rrweb_dali.profiling.profile`, which takes the same
+        keyword arguments) for ``rrweb-dali dashboard runs``.
+        """
+        from rrweb_dali.profiling import profile
+
+        return profile(self, runs_dir, name, **kwargs)
+
+    def close(self) -> None:
+        """Shut the DALI pipeline (and its worker processes) down; iterating again rebuilds it."""
+        pipe, self._pipe = self._pipe, None
+        self._recent.clear()
+        if pipe is not None:
+            pool = getattr(pipe, "_py_pool", None)
+            shutdown = getattr(pipe, "_shutdown", None)
+            if shutdown is not None:
+                shutdown()
+            if pool is not None:
+                pool.close()
+
+    def __enter__(self) -> Loader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter exit DALI may be gone already
+            self.close()
+
+
+def make_loader(
+    shards: str | Path | list,
+    batch_size: int,
+    device: str = "cuda",
+    seed: int = 0,
+    rank: int | None = None,
+    world_size: int | None = None,
+    *,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    bucketing: bool = False,
+    bucket_window: int = 16,
+    pad_to: str | int = "batch",
+    pad_multiple: int = 8,
+    max_length: int | None = None,
+    packing: int | None = None,
+    dtype: str = "int64",
+    labels: bool = False,
+    position_ids: bool = False,
+    prefetch: int = 2,
+    num_threads: int = 2,
+    parallel: bool = False,
+    py_workers: int = 2,
+) -> Loader:
+    """A loader over the dataset directories ``shards`` for this process's rank.
+
+    Padded mode (default): each batch is ``batch_size`` sessions, ``input_ids``/``attention_mask``
+    ``[B, L]`` with ``L`` the batch's longest row rounded up to ``pad_multiple`` (or ``pad_to``),
+    ``lengths`` ``[B]`` int32, ``index`` ``[B]`` int64 session ids; ``labels`` (``input_ids`` with
+    -100 at pads, unshifted like Hugging Face) and ``position_ids`` on request. Sessions longer
+    than ``max_length`` (or a fixed ``pad_to``) keep their first tokens.
+
+    Packing mode (``packing=L``): ``batch_size`` dense rows of ``L`` tokens; see
+    ``external_source.packing`` and the README for its outputs (``position_ids``,
+    ``document_ids``, ``cu_seqlens``, ``index`` per segment).
+
+    ``rank``/``world_size`` default to torchrun's environment, else 0 of 1; ``device="cuda"`` uses
+    ``LOCAL_RANK``'s GPU. ``device="cpu"`` runs the same DALI graph CPU-only.
+    """
+    if dtype not in ("int64", "int32"):
+        raise ValueError(f"dtype must be 'int64' or 'int32', got {dtype!r}")
+    if pad_to != "batch" and (isinstance(pad_to, bool) or not isinstance(pad_to, int)):
+        raise ValueError(f"pad_to must be 'batch' or a length, got {pad_to!r}")
+    if packing is not None and pad_to != "batch":
+        raise ValueError("pad_to does not apply to packing: rows are always `packing` long")
+    if device != "cpu" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} but torch sees no CUDA device; use device='cpu'")
+    rank, world_size = rank_and_world(rank, world_size)
+    config = SourceConfig(
+        batch_size=batch_size,
+        seed=seed,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        bucketing=bucketing,
+        bucket_window=bucket_window,
+        pad_to=None if pad_to == "batch" else int(pad_to),
+        pad_multiple=pad_multiple,
+        max_length=max_length,
+        packing=packing,
+    )
+    spec = OutputSpec(
+        dtype=dtype, labels=labels, position_ids=position_ids, packing=packing is not None
+    )
+    loader = Loader(
+        shards,
+        config,
+        spec,
+        local_device_id(device),
+        rank,
+        world_size,
+        prefetch=prefetch,
+        num_threads=num_threads,
+        parallel=parallel,
+        py_workers=py_workers,
+    )
+    if len(loader) == 0:
+        logger.warning(
+            "the loader yields no batch: %d units, batch size %d, world size %d, drop_last=%s",
+            loader._units(0),
+            batch_size,
+            world_size,
+            drop_last,
+        )
+    return loader

@@ -1,0 +1,322 @@
+"""The DALI loader on the CPU (``device="cpu"``: the same graph, CPU-only): every batch is checked
+against the shard tokens of its ``index``."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from external_source.reader import ShardReader
+from external_source.source import META, BatchSource, SourceConfig, split_aux
+from rrweb_dali.loader import make_loader
+from rrweb_dali.loader.pipeline import OutputSpec, finish_numpy, finish_torch
+from rrweb_dali.shards.format import ShardWriter
+from rrweb_dali.shards.manifest import Manifest, write_manifest
+
+N_SESSIONS = 203  # not a multiple of any batch size used below
+
+
+def write_dataset(root, n=N_SESSIONS, shards=3, seed=0, max_len=3000):
+    """Random uint16 sessions (0 is a valid token inside a session) of lengths 0..max_len."""
+    rng = np.random.default_rng(seed)
+    sessions = [
+        rng.integers(0, 65536, size=int(k), dtype=np.uint16)
+        for k in rng.integers(1, max_len + 1, size=n)
+    ]
+    if n > 5:
+        sessions[5] = sessions[5][:0]  # an empty session is legal
+    infos, per = [], -(-n // shards)
+    for s in range(shards):
+        w = ShardWriter(root / "shards", f"shard-{s:06d}")
+        fid = w.add_file(f"f{s}.json")
+        for tokens in sessions[s * per : (s + 1) * per]:
+            w.add(tokens, fid)
+        infos.append(w.close())
+    write_manifest(root, Manifest(tokenizer={"name": "test"}, shards=infos))
+    return sessions
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ds")
+    return root, write_dataset(root)
+
+
+def collect(loader):
+    return [{k: v.clone() for k, v in b.items()} for b in loader]
+
+
+def check_rows(batch, sessions, cap=None, pad_multiple=8, width=None):
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    lengths, index = batch["lengths"], batch["index"]
+    assert lengths.dtype == torch.int32 and index.dtype == torch.int64
+    expect_width = width or max(-(-int(lengths.max()) // pad_multiple) * pad_multiple, pad_multiple)
+    assert ids.shape == (index.numel(), expect_width)
+    for row, i in enumerate(index.tolist()):
+        want = sessions[i][:cap].astype(np.int64)
+        n = int(lengths[row])
+        assert n == want.size
+        assert np.array_equal(ids[row, :n].numpy(), want), (row, i)
+        assert not ids[row, n:].any()  # PAD = 0
+        assert mask[row, :n].all() and not mask[row, n:].any()
+
+
+def test_rows_equal_shards_and_each_session_once(dataset):
+    root, sessions = dataset
+    loader = make_loader(root, 16, device="cpu", seed=1)
+    assert len(loader) == -(-N_SESSIONS // 16)
+    batches = collect(loader)
+    assert len(batches) == len(loader)
+    for b in batches:
+        check_rows(b, sessions)
+        assert b["input_ids"].dtype == torch.int64 and b["input_ids"].device.type == "cpu"
+    seen = torch.cat([b["index"] for b in batches]).tolist()
+    assert set(seen) == set(range(N_SESSIONS))
+    # Padding the last batch by wrap-around repeats exactly the first sessions of the epoch.
+    pad = len(seen) - N_SESSIONS
+    assert pad == len(loader) * 16 - N_SESSIONS and seen[-pad:] == seen[:pad]
+    assert loader.epoch == 1
+
+
+def test_drop_last_and_determinism(dataset):
+    root, _ = dataset
+    a = collect(make_loader(root, 16, device="cpu", seed=3, drop_last=True))
+    b = collect(make_loader(root, 16, device="cpu", seed=3, drop_last=True))
+    assert len(a) == N_SESSIONS // 16
+    seen = torch.cat([x["index"] for x in a])
+    assert seen.unique().numel() == seen.numel() == (N_SESSIONS // 16) * 16
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+    other = collect(make_loader(root, 16, device="cpu", seed=4, drop_last=True))
+    assert not torch.equal(other[0]["index"], a[0]["index"])
+
+
+def test_epochs_differ_and_set_epoch(dataset):
+    root, _ = dataset
+    loader = make_loader(root, 32, device="cpu", seed=5)
+    e0 = torch.cat([b["index"] for b in loader])
+    e1 = torch.cat([b["index"] for b in loader])  # iterating again: the next epoch
+    assert loader.epoch == 2 and loader.stats()["pipeline_builds"] == 1  # reset, not rebuilt
+    assert not torch.equal(e0, e1) and set(e0.tolist()) == set(e1.tolist())
+    loader.set_epoch(0)  # back to epoch 0: identical to the first pass
+    assert torch.equal(torch.cat([b["index"] for b in loader]), e0)
+    fresh = make_loader(root, 32, device="cpu", seed=5)
+    fresh.set_epoch(1)
+    assert torch.equal(torch.cat([b["index"] for b in fresh]), e1)
+
+
+def test_break_and_iterate_again_continues_the_epoch(dataset):
+    root, _ = dataset
+    full = [b["index"] for b in make_loader(root, 16, device="cpu", seed=6)]
+    loader = make_loader(root, 16, device="cpu", seed=6)
+    got = []
+    for b in loader:
+        got.append(b["index"])
+        if len(got) == 4:
+            break
+    loader.set_epoch(0)  # the current epoch: keeps the position
+    got += [b["index"] for b in loader]
+    assert len(got) == len(full) and all(torch.equal(x, y) for x, y in zip(got, full, strict=True))
+
+
+def test_labels_position_ids_int32(dataset):
+    root, sessions = dataset
+    loader = make_loader(
+        root, 16, device="cpu", seed=7, dtype="int32", labels=True, position_ids=True
+    )
+    for b in loader:
+        check_rows(b, sessions)
+        ids, mask = b["input_ids"], b["attention_mask"].bool()
+        assert ids.dtype == b["labels"].dtype == b["position_ids"].dtype == torch.int32
+        assert (b["labels"][~mask] == -100).all() and torch.equal(b["labels"][mask], ids[mask])
+        cols = torch.arange(ids.shape[1], dtype=torch.int32).expand_as(ids)
+        assert torch.equal(b["position_ids"], torch.where(mask, cols, 0))
+
+
+def test_pad_to_and_max_length(dataset):
+    root, sessions = dataset
+    for b in make_loader(root, 16, device="cpu", seed=8, pad_to=512):
+        check_rows(b, sessions, cap=512, width=512)
+    for b in make_loader(root, 16, device="cpu", seed=8, max_length=100, pad_multiple=16):
+        check_rows(b, sessions, cap=100, pad_multiple=16)
+        assert b["input_ids"].shape[1] <= 112
+    with pytest.raises(ValueError):
+        make_loader(root, 16, device="cpu", pad_to="longest")
+    with pytest.raises(ValueError):
+        make_loader(root, 16, device="cpu", dtype="int16")
+
+
+def test_bucketing_pads_less(dataset):
+    root, sessions = dataset
+    plain = make_loader(root, 8, device="cpu", seed=9)
+    bucket = make_loader(root, 8, device="cpu", seed=9, bucketing=True, bucket_window=8)
+    for _ in plain:
+        pass
+    seen = []
+    for b in bucket:
+        check_rows(b, sessions)
+        seen += b["index"].tolist()
+    assert set(seen) == set(range(N_SESSIONS))
+    assert bucket.stats()["padding_efficiency"] > plain.stats()["padding_efficiency"] + 0.15
+
+
+def test_packing_preserves_every_token(dataset):
+    root, sessions = dataset
+    L, bs = 1024, 4
+    loader = make_loader(root, bs, device="cpu", seed=10, packing=L, labels=True)
+    n_rows = -(-sum(s.size for s in sessions) // L)
+    assert len(loader) == -(-n_rows // bs)
+    pieces: dict[int, list] = {}
+    for k, b in enumerate(loader):
+        ids = b["input_ids"]
+        assert ids.shape == (bs, L) and ids.dtype == torch.int64
+        cu, index = b["cu_seqlens"].tolist(), b["index"].tolist()
+        assert cu[0] == 0 and cu[-1] == bs * L and len(cu) == len(index) + 1
+        flat = ids.reshape(-1)
+        pos, doc = b["position_ids"].reshape(-1), b["document_ids"].reshape(-1)
+        labels, mask = b["labels"].reshape(-1), b["attention_mask"].reshape(-1)
+        for s, i in enumerate(index):
+            lo, hi = cu[s], cu[s + 1]
+            assert lo // L == (hi - 1) // L  # a segment stays inside its row
+            assert torch.equal(pos[lo:hi], torch.arange(hi - lo))  # positions restart
+            assert (doc[lo:hi] == i).all() and (mask[lo:hi] == (i >= 0)).all()
+            assert labels[lo] == -100  # no target across a document boundary
+            if i < 0:
+                assert not flat[lo:hi].any() and (labels[lo:hi] == -100).all()
+            else:
+                assert torch.equal(labels[lo + 1 : hi], flat[lo + 1 : hi])
+                if k * bs + lo // L < n_rows:  # not the epoch's wrap-around
+                    pieces.setdefault(i, []).append(flat[lo:hi].numpy())
+        assert torch.equal(b["lengths"], b["attention_mask"].sum(1).to(torch.int32))
+    for i, tokens in enumerate(sessions):
+        got = np.concatenate(pieces.get(i, [np.zeros(0, np.int64)]))
+        assert np.array_equal(got, tokens), i
+    with pytest.raises(ValueError):
+        make_loader(root, 4, device="cpu", packing=64, bucketing=True)
+
+
+@pytest.mark.parametrize("packing", [None, 256])
+def test_torch_padding_equals_numpy_padding(dataset, packing):
+    """The GPU path (torch ops) and the CPU path (numpy) build the same tensors."""
+    root, _ = dataset
+    cfg = SourceConfig(batch_size=8, seed=11, packing=packing)
+    source = BatchSource(root, cfg)
+    for dtype in ("int64", "int32"):
+        spec = OutputSpec(dtype=dtype, labels=True, position_ids=True, packing=packing is not None)
+        for it in range(3):
+            tokens, aux = (a[0] for a in source(it))
+            meta, lengths, index = split_aux(aux)
+            tokens = tokens.astype(dtype)
+            width = int(meta[1])
+            a = finish_numpy(tokens, lengths, index, width, spec)
+            b = finish_torch(
+                torch.from_numpy(tokens),
+                torch.from_numpy(lengths),
+                torch.from_numpy(index),
+                width,
+                spec,
+            )
+            assert a.keys() == b.keys()
+            for k in a:
+                assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), (k, dtype)
+
+
+def test_source_contract(dataset):
+    root, _ = dataset
+    cfg = SourceConfig(batch_size=16, seed=12)
+    source = BatchSource(root, cfg, rank=1, world_size=2)
+    n = source.num_batches(0)
+    first = source(0)
+    clone = pickle.loads(pickle.dumps(source))  # what DALI's spawned workers receive
+    assert clone._reader is None
+    again = clone(0)
+    assert np.array_equal(first[0], again[0])
+    keep = [i for i in range(first[1].shape[1]) if i != META["gather_ns"]]
+    assert np.array_equal(first[1][0, keep], again[1][0, keep])
+    meta, lengths, index = split_aux(first[1][0])
+    assert meta[META["rows"]] == 16 and lengths.size == index.size == 16
+    assert first[0].shape == (1, int(lengths.sum()) + 1)
+    for past in (n, n + 1, n + 5):  # keeps raising past the end (DALI prefetches ahead)
+        with pytest.raises(StopIteration):
+            source(past)
+    stats = source.stats()
+    assert stats["batches"] == 1 and stats["reads"] == 16 and stats["bytes"] > 0
+
+
+def test_reader_over_two_directories(tmp_path, dataset):
+    root, sessions = dataset
+    other = tmp_path / "other"
+    more = write_dataset(other, n=20, shards=1, seed=99, max_len=50)
+    reader = ShardReader([root, other])
+    assert len(reader) == N_SESSIONS + 20
+    assert reader.token_count == sum(s.size for s in sessions + more)
+    assert np.array_equal(reader[N_SESSIONS + 3], more[3]) and np.array_equal(
+        reader[7], sessions[7]
+    )
+    assert reader.lengths[N_SESSIONS + 3] == more[3].size
+    seen = []
+    for b in make_loader([root, other], 32, device="cpu", seed=13):
+        check_rows(b, sessions + more)
+        seen += b["index"].tolist()
+    assert set(seen) == set(range(N_SESSIONS + 20))
+
+
+def test_stats(dataset):
+    root, _ = dataset
+    loader = make_loader(root, 16, device="cpu", seed=14)
+    for _ in loader:
+        pass
+    s = loader.stats()
+    assert s["batches"] == len(loader) and s["rows"] == 16 * len(loader)
+    assert s["reads"] == 16 * len(loader) and s["bytes"] == 2 * s["tokens"]
+    assert 0 < s["padding_efficiency"] < 1 and s["gather_s"] > 0 and s["wait_s"] > 0
+    loader.close()
+    assert sum(1 for _ in loader) == len(loader)  # closed loaders rebuild on the next pass
+
+
+def test_tiny_dataset(tmp_path):
+    sessions = write_dataset(tmp_path, n=3, shards=1, seed=5, max_len=20)
+    empty = make_loader(tmp_path, 8, device="cpu", drop_last=True)
+    assert len(empty) == 0
+    assert list(empty) == [] and list(empty) == [] and empty.epoch == 2
+    (batch,) = list(make_loader(tmp_path, 8, device="cpu", seed=1))  # wraps around twice
+    check_rows(batch, sessions)
+    index = batch["index"].tolist()
+    assert set(index) == {0, 1, 2} and index[3:] == index[:5]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error(dataset):
+    root, _ = dataset
+    with pytest.raises(RuntimeError, match="device='cpu'"):
+        make_loader(root, 8)  # device="cuda" is the default
+
+
+def test_pad_id_is_the_tokenizers():
+    from rrweb_dali.loader import PAD_ID
+    from rrweb_dali.tokenizer import PAD_ID as TOKENIZER_PAD_ID
+
+    assert PAD_ID == TOKENIZER_PAD_ID == 0  # the padding writes zeros
+
+
+def test_reading_state_inside_the_loop_does_not_move_it(dataset):
+    root, _ = dataset
+    loader = make_loader(root, 16, device="cpu", seed=15)
+    n = len(loader)
+    for epoch in range(2):
+        got = 0
+        for b in loader:
+            got += 1
+            loader.stats()
+            state = loader.state_dict()
+            if got < n:
+                assert (state["epoch"], state["consumed"]) == (epoch, 16 * got)
+                assert loader.epoch == epoch
+            else:  # after the last batch the position is the start of the next epoch
+                assert (state["epoch"], state["consumed"]) == (epoch + 1, 0)
+            assert b["index"].numel() == 16
+        assert got == n and loader.epoch == epoch + 1
+    assert loader.stats()["pipeline_builds"] == 1
