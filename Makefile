@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch; on a GPU host install the CUDA build you want before `make setup`.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,torch,cuda12,dashboard
+EXTRAS ?= dev,torch,cuda12,dashboard,ray
 
 .PHONY: setup demo test lint bench clean
 
@@ -27,7 +27,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python bench/tokenize.py
+	$(BIN)/python bench/tokenizer.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -30,7 +30,9 @@ class SessionError(ValueError):
 
     def __init__(self, reason: str, detail: str, path: str | None = None) -> None:
         if reason not in REASONS:
-            raise ValueError(f"unknown SessionError reason {reason!r}; expected one of {sorted(REASONS)}")
+            raise ValueError(
+                f"unknown SessionError reason {reason!r}; expected one of {sorted(REASONS)}"
+            )
         self.reason = reason
         self.detail = detail
         self.path = path

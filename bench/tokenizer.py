@@ -7,7 +7,7 @@ the ``tokenizers`` library, trained here on the same corpus (training time repor
 The baseline runs with RAYON_NUM_THREADS=1, set in this process before ``tokenizers`` is imported,
 so both numbers are per core. Each figure is the best of ``--repeat`` passes over the corpus.
 
-    python bench/tokenize.py [--corpus DIR] [--repeat N] [--json PATH]
+    python bench/tokenizer.py [--corpus DIR] [--repeat N] [--json PATH]
 """
 
 # This file is named like the stdlib module ``tokenize`` (which ``inspect`` and ``linecache``
