@@ -97,9 +97,68 @@ def preprocess_stage(files: list[Path], out: Path) -> Path:
     return dataset
 
 
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def loader_stage(dataset: Path, epochs: int = 20) -> None:
+    """Iterate the DALI loader over the demo shards for a few epochs and report its speed."""
+    from rrweb_dali.loader import make_loader
+
+    device = _device()
+    print(f"\n3. stream batches through the DALI loader (device={device}, {epochs} epochs)")
+    with make_loader(dataset, batch_size=4, device=device, seed=0, max_length=16384) as loader:
+        start = time.perf_counter()
+        rows = 0
+        for _ in range(epochs):
+            for batch in loader:
+                rows += int(batch["lengths"].shape[0])
+        elapsed = time.perf_counter() - start
+        stats = loader.stats()
+    print(
+        format_table(
+            ["batches", "batches/s", "samples/s", "tokens/s", "padding efficiency"],
+            [
+                [
+                    stats["batches"],
+                    round(stats["batches"] / elapsed, 1),
+                    round(rows / elapsed, 1),
+                    round(stats["tokens"] / elapsed),
+                    round(stats["padding_efficiency"], 3),
+                ]
+            ],
+        )
+    )
+
+
+def profile_stage(dataset: Path, out: Path) -> None:
+    """Record a short profile run of the loader and say how to look at it."""
+    from rrweb_dali.profiling.session import ProfileSettings, run_profile
+
+    runs = out / "runs"
+    print(f"\n4. record a profile run ({runs})")
+    settings = ProfileSettings(
+        shards=[str(dataset)],
+        runs_dir=str(runs),
+        device=_device(),
+        batch_size=4,
+        seconds=3.0,
+        step_ms=2.0,
+        name="demo",
+        loader_options={"max_length": 4096, "bucketing": True},
+    )
+    summary = run_profile(settings)
+    print(f"   run written to {summary['run_dir']}")
+    print(f"   open the dashboard:  rrweb-dali dashboard {runs}")
+
+
 def run(args: argparse.Namespace) -> int:
     files = sample_files()
     out = Path(args.out)
     tokenize_stage(files)
-    preprocess_stage(files, out)
+    dataset = preprocess_stage(files, out)
+    loader_stage(dataset)
+    profile_stage(dataset, out)
     return 0
