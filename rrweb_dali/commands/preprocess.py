@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rrweb_dali.commands._args import positive_int
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
 from rrweb_dali.preprocess import PlanMismatch, PreprocessOptions, PreprocessResult, preprocess
@@ -13,13 +14,6 @@ from rrweb_dali.preprocess.windows import POLICIES
 
 _DEFAULTS = PreprocessOptions()
 _LIMITS = ReadLimits()
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--workers",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=None,
         help=f"parallel workers (default: every usable CPU, here {available_cpus()})",
     )
@@ -71,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     out.add_argument(
         "--max-tokens",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=_DEFAULTS.max_tokens,
         help=f"longest sequence written; longer sessions follow --overflow (default {_DEFAULTS.max_tokens})",
     )
@@ -88,42 +82,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     out.add_argument(
         "--shard-tokens",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=_DEFAULTS.shard_tokens,
         help=f"start a new shard after this many tokens (default {_DEFAULTS.shard_tokens:,})",
     )
     out.add_argument(
         "--group-files",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=_DEFAULTS.group_files,
         help=f"files per task at most (default {_DEFAULTS.group_files})",
     )
     out.add_argument(
         "--group-bytes",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=_DEFAULTS.group_bytes,
         help=f"bytes on disk per task at most (default {_DEFAULTS.group_bytes:,})",
     )
     out.add_argument(
         "--max-bytes",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=None,
         help=f"reject a file whose on-disk or decompressed size passes this (default {_LIMITS.max_bytes:,})",
     )
     out.add_argument(
         "--max-depth",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=None,
         help=f"reject a file whose DOM nesting passes this (default {_LIMITS.max_depth})",
     )
     out.add_argument(
         "--max-events",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=None,
         help=f"reject a file with more events than this (default {_LIMITS.max_events:,})",
     )

@@ -6,16 +6,10 @@ import argparse
 import dataclasses
 import sys
 
+from rrweb_dali.commands._args import positive_int
 from rrweb_dali.commands._table import format_kv
 
 DEFAULT_SESSIONS = 31951
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-n",
         "--sessions",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_SESSIONS,
         help=f"number of sessions (default {DEFAULT_SESSIONS:,})",
     )
@@ -41,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="parallel workers (default: every usable CPU)",
     )

@@ -1,0 +1,139 @@
+"""``rrweb-dali warm SRC... --cache-dir DIR``: tokenize rrweb files into the token cache ahead of
+training, so that even the first epoch of a raw-mode loader (``make_loader(raw=...)``) reads
+cached tokens instead of parsing JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rrweb_dali.commands._table import format_kv, format_table
+from rrweb_dali.ingest import ReadLimits
+
+_LIMITS = ReadLimits()
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "warm",
+        help="fill the token cache of raw-mode training ahead of time",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Read and tokenize every rrweb file under SRC (directories are walked, globs\n"
+            "expanded; hidden files are skipped) into the token cache in --cache-dir, on every\n"
+            "core. Files already cached (same path, size and mtime, or same content) are not read\n"
+            "again, so running it twice is cheap and an interrupted run continues. Bad files are\n"
+            "cached as bad with their reason and listed in the summary.\n\n"
+            "Use the same --max-text-bytes and read limits as the training loader: they select\n"
+            "the cache namespace, like the tokenizer version does."
+        ),
+    )
+    p.add_argument("sources", nargs="+", metavar="SRC", help="input directory, file or glob")
+    p.add_argument("--cache-dir", required=True, metavar="DIR", help="token cache directory")
+    p.add_argument(
+        "--cache-bytes",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help="size limit of the cache; the oldest segments are evicted past it (default: none)",
+    )
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        type=_positive,
+        default=None,
+        help="worker processes (default: every usable CPU)",
+    )
+    p.add_argument("--max-text-bytes", metavar="N", type=int, default=None)
+    p.add_argument("--max-bytes", metavar="N", type=_positive, default=None)
+    p.add_argument("--max-depth", metavar="N", type=_positive, default=None)
+    p.add_argument("--max-events", metavar="N", type=_positive, default=None)
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (shown on stderr only when it is a terminal)",
+    )
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from external_source.raw import RawFiles
+    from external_source.token_cache import CacheOptions
+    from external_source.warm import warm
+
+    given = {
+        "max_bytes": args.max_bytes,
+        "max_depth": args.max_depth,
+        "max_events": args.max_events,
+    }
+    try:
+        limits = ReadLimits(**{k: v for k, v in given.items() if v is not None})
+        options = CacheOptions(
+            cache_dir=args.cache_dir,
+            disk_bytes=args.cache_bytes,
+            max_text_bytes=args.max_text_bytes,
+            limits=limits,
+        )
+        files = RawFiles.discover(args.sources)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = warm(
+        files,
+        options,
+        workers=args.workers,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    print(format_summary(result, args.cache_dir))
+    return 0
+
+
+def format_summary(result, cache_dir: str) -> str:
+    """The table ``rrweb-dali warm`` prints: what was cached before, tokenized now, and bad."""
+    c = result.counts
+    secs = max(result.seconds, 1e-9)
+    parts = [
+        format_kv(
+            [
+                ("cache", f"{cache_dir} (namespace {result.namespace})"),
+                (
+                    "files",
+                    f"{result.files:,} in {secs:,.1f} s ({result.files / secs:,.1f} files/s)",
+                ),
+                (
+                    "read",
+                    f"{c['bytes_read'] / 1e6:,.1f} MB ({c['bytes_read'] / 1e6 / secs:,.1f} MB/s)",
+                ),
+                (
+                    "cache size",
+                    f"{result.disk_bytes / 1e6:,.1f} MB, {result.disk_entries:,} entries",
+                ),
+            ]
+        ),
+        "",
+    ]
+    rows = [
+        ("already cached", result.hits),
+        ("  found by content", c["content_hits"]),
+        ("tokenized now", c["tokenized"]),
+        ("  changed since cached", c["invalidations"]),
+        ("bad files", len(result.bad)),
+        (f"tokens (at most {result.max_tokens:,} a file)", c["tokens"]),
+        ("segments evicted", c["disk_evictions"]),
+    ]
+    rows += [(f"bad: {reason}", n) for reason, n in result.bad_by_reason.items()]
+    parts.append(format_table(["warm", "count"], rows))
+    if result.bad:
+        shown = result.bad[:10]
+        parts.append("")
+        parts += [f"bad  {path}: {reason} ({detail[:100]})" for path, reason, detail in shown]
+        if len(result.bad) > len(shown):
+            parts.append(f"... and {len(result.bad) - len(shown)} more")
+    return "\n".join(parts)
