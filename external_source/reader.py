@@ -5,8 +5,9 @@ checked, nothing is hashed or copied). Session ``i`` of the whole collection is 
 the directories in the order given, and across each directory's shards in manifest order, so a
 global index is stable as long as the list of directories is.
 
-The per-session arrays the samplers need (lengths, start offsets, shard numbers: 20 bytes a
-session) are built on first use and kept, because every epoch plan needs all lengths anyway.
+The per-session arrays the samplers need (lengths and start offsets, int64: 16 bytes a session;
+a session's shard is found by binary search over the shard bounds, so it costs no memory) are
+built on first use and kept, because every epoch plan needs all lengths anyway.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ class ShardReader:
         self.token_count = int(sum(s.index.tokens for s in self.shards))
         self._lengths: np.ndarray | None = None
         self._starts: np.ndarray | None = None
-        self._shard_of: np.ndarray | None = None
         logger.debug(
             "opened %d sessions in %d shards from %d directories",
             len(self),
@@ -95,16 +95,20 @@ class ShardReader:
         return self.shards[k][j]
 
     def _build_tables(self) -> None:
-        lengths, starts, shard_of = [], [], []
-        for k, shard in enumerate(self.shards):
+        lengths, starts = [], []
+        for shard in self.shards:
             off = np.asarray(shard.index.offsets, dtype=np.int64)
             starts.append(off[:-1])
             lengths.append(np.diff(off))
-            shard_of.append(np.full(len(shard), k, dtype=np.int32))
         empty64 = np.zeros(0, dtype=np.int64)
         self._starts = np.concatenate(starts) if starts else empty64
         self._lengths = np.concatenate(lengths) if lengths else empty64
-        self._shard_of = np.concatenate(shard_of) if shard_of else np.zeros(0, np.int32)
+
+    @property
+    def index_bytes(self) -> int:
+        """Bytes of per-session tables this reader holds in memory (16 a session once built)."""
+        tables = (self._starts, self._lengths)
+        return int(self._bounds.nbytes + sum(t.nbytes for t in tables if t is not None))
 
     @property
     def lengths(self) -> np.ndarray:
@@ -126,7 +130,7 @@ class ShardReader:
         if len(tokens) == 1:
             tok = tokens[0]
             return [tok[a : a + c] for a, c in zip(begin.tolist(), counts.tolist(), strict=True)]
-        shard = self._shard_of[ids].tolist()
+        shard = (np.searchsorted(self._bounds, ids, side="right") - 1).tolist()
         return [
             tokens[s][a : a + c]
             for s, a, c in zip(shard, begin.tolist(), counts.tolist(), strict=True)
