@@ -323,7 +323,8 @@ def test_reading_state_inside_the_loop_does_not_move_it(dataset):
 
 
 def test_reader_index_memory_is_16_bytes_a_session(dataset):
-    reader = ShardReader(dataset)
+    root, _ = dataset
+    reader = ShardReader(root)
     assert len(reader.lengths) == len(reader)  # builds the tables
     # lengths and starts (int64 each) per session, plus one bound per shard
     assert reader.index_bytes == 16 * len(reader) + 8 * (len(reader.shards) + 1)
