@@ -151,16 +151,31 @@ class BatchSource:
         self._plans: OrderedDict[int, np.ndarray | PackPlan] = OrderedDict()
         self._counters = dict.fromkeys(("calls", "batches", "reads", "bytes"), 0)
         self._times = dict.fromkeys(("plan_s", "gather_s"), 0.0)
+        # Reused gather buffer: in the calling process DALI copies what the source returns
+        # before calling it again, and a fresh array of this size would be paid for in page
+        # faults on every batch. A copy sent to DALI's worker processes (unpickled there) never
+        # reuses: its arrays go to a shared-memory queue that may read them later.
+        self._scratch: np.ndarray | None = None
+        self._reuse_scratch = True
+
+    def _flat_buffer(self, size: int, dtype: np.dtype) -> np.ndarray:
+        if not self._reuse_scratch:
+            return np.empty(size, dtype=dtype)
+        if self._scratch is None or self._scratch.size < size or self._scratch.dtype != dtype:
+            grown = max(size, 2 * self._scratch.size if self._scratch is not None else 0)
+            self._scratch = np.empty(grown, dtype=dtype)
+        return self._scratch[:size]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for key in ("_reader", "_capped", "_rows", "_plans", "_counters", "_times"):
+        for key in ("_reader", "_capped", "_rows", "_plans", "_counters", "_times", "_scratch"):
             state.pop(key)
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._init_runtime()
+        self._reuse_scratch = False
 
     @property
     def reader(self) -> ShardReader:
@@ -246,7 +261,7 @@ class BatchSource:
         lens = self.capped_lengths[ids]
         total = int(lens.sum())
         views = reader.views(ids, np.zeros_like(ids), lens)
-        flat = np.empty(total + 1, dtype=reader.dtype)
+        flat = self._flat_buffer(total + 1, reader.dtype)
         np.concatenate(views, out=flat[:total])
         flat[total] = 0
         width = self.config.pad_to or padded_width(int(lens.max()), self.config.pad_multiple)
@@ -264,7 +279,7 @@ class BatchSource:
                 next(it) if r else np.zeros(int(n), dtype=reader.dtype)
                 for r, n in zip(real.tolist(), seg_lengths.tolist(), strict=True)
             ]
-        flat = np.empty(rows.size * plan.row_length, dtype=reader.dtype)
+        flat = self._flat_buffer(rows.size * plan.row_length, reader.dtype)
         if views:
             np.concatenate(views, out=flat)
         tokens = int(seg_lengths[real].sum())

@@ -1,0 +1,60 @@
+"""Recycled host buffers: reused only when free, never leaking stale values into a batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rrweb_dali.loader.buffers import HostBufferPool
+from rrweb_dali.loader.pipeline import IGNORE_INDEX, OutputSpec, finish_numpy
+
+
+def _batch(rng, lengths):
+    lengths = np.asarray(lengths, dtype=np.int64)
+    tokens = rng.integers(1, 60000, int(lengths.sum()) + 1, dtype=np.uint16)
+    tokens[-1] = 0
+    return tokens, lengths, np.arange(lengths.size, dtype=np.int64)
+
+
+def _expected(tokens, lengths, width):
+    ids = np.zeros((lengths.size, width), np.int64)
+    offset = 0
+    for b, n in enumerate(lengths.tolist()):
+        ids[b, :n] = tokens[offset : offset + n]
+        offset += n
+    return ids
+
+
+def test_pool_reuses_only_free_buffers():
+    pool = HostBufferPool(max_buffers=4)
+    a = pool.take((4, 8), np.int64)
+    held = torch.from_numpy(a)
+    b = pool.take((4, 8), np.int64)
+    assert not np.shares_memory(a, b)  # `a` is still referenced through the tensor
+    del a, held
+    c = pool.take((2, 8), np.int64)
+    assert pool.reused == 1 and pool.allocated == 2
+    assert c.shape == (2, 8) and c.dtype == np.int64
+
+
+def test_recycled_batches_equal_fresh_ones_and_held_batches_stay_intact():
+    rng = np.random.default_rng(0)
+    spec = OutputSpec(labels=True, position_ids=True)
+    pool = HostBufferPool(max_buffers=16)
+    kept = []
+    for step, lengths in enumerate([[40, 3, 17], [9, 9], [64, 1, 30, 2], [5], [33, 12, 7]]):
+        tokens, lens, index = _batch(rng, lengths)
+        width = -(-max(lengths) // 8) * 8
+        fresh = finish_numpy(tokens, lens, index, width, spec)
+        pooled = finish_numpy(tokens, lens, index, width, spec, pool=pool)
+        for key in fresh:
+            assert torch.equal(fresh[key], pooled[key]), (step, key)
+        np.testing.assert_array_equal(pooled["input_ids"].numpy(), _expected(tokens, lens, width))
+        assert (pooled["labels"][pooled["attention_mask"] == 0] == IGNORE_INDEX).all()
+        if step % 2 == 0:  # a loop that keeps some batches: those must never change
+            kept.append(({k: v.clone() for k, v in pooled.items()}, pooled))
+        del fresh, pooled  # the others are dropped, as a training loop drops its last batch
+    assert pool.reused > 0
+    for snapshot, live in kept:
+        for key in snapshot:
+            assert torch.equal(snapshot[key], live[key])
