@@ -14,7 +14,7 @@ import sys
 from rrweb_dali import __version__
 
 # Order here is the order in --help.
-COMMANDS = ("demo", "inspect", "synth", "preprocess", "verify", "profile", "dashboard")
+COMMANDS = ("demo", "inspect", "synth", "preprocess", "warm", "verify", "profile", "dashboard")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
 
-_LIMITS = ReadLimits()
+if TYPE_CHECKING:
+    from external_source.warm import WarmResult
 
 
 def _positive(text: str) -> int:
@@ -51,10 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="worker processes (default: every usable CPU)",
     )
-    p.add_argument("--max-text-bytes", metavar="N", type=int, default=None)
-    p.add_argument("--max-bytes", metavar="N", type=_positive, default=None)
-    p.add_argument("--max-depth", metavar="N", type=_positive, default=None)
-    p.add_argument("--max-events", metavar="N", type=_positive, default=None)
+    same = "as make_loader's / preprocess's (default: the library's)"
+    p.add_argument(
+        "--max-text-bytes", metavar="N", type=int, default=None, help=f"tokenizer option, {same}"
+    )
+    for name in ("bytes", "depth", "events"):
+        p.add_argument(
+            f"--max-{name}", metavar="N", type=_positive, default=None, help=f"read limit, {same}"
+        )
     p.add_argument(
         "--no-progress",
         action="store_true",
@@ -95,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_summary(result, cache_dir: str) -> str:
+def format_summary(result: WarmResult, cache_dir: str) -> str:
     """The table ``rrweb-dali warm`` prints: what was cached before, tokenized now, and bad."""
     c = result.counts
     secs = max(result.seconds, 1e-9)

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,8 +26,11 @@ from external_source.reader import PathLike
 from external_source.sampling import consumed_after
 from external_source.source import META, N_META, BatchSource, SourceConfig, split_aux
 from external_source.state import LoaderState
+from rrweb_dali.ingest import ReadLimits
+from rrweb_dali.loader.buffers import HostBufferPool
 from rrweb_dali.loader.distributed import local_device_id, rank_and_world
 from rrweb_dali.loader.pipeline import (
+    IGNORE_INDEX,
     OutputSpec,
     build_pipeline,
     finish_numpy,
@@ -53,7 +56,10 @@ class Loader:
         num_threads: int = 2,
         parallel: bool = False,
         py_workers: int = 2,
+        source_factory: Callable[..., BatchSource] = BatchSource,
     ):
+        """``source_factory`` makes the batch sources (``BatchSource``'s signature): raw mode
+        passes ``RawBatchSource`` with its files bound (see ``external_source.raw``)."""
         if prefetch < 1 or num_threads < 1 or py_workers < 1:
             raise ValueError("prefetch, num_threads and py_workers must be at least 1")
         self._config = config
@@ -64,8 +70,12 @@ class Loader:
         self._options = dict(
             prefetch=prefetch, num_threads=num_threads, parallel=parallel, py_workers=py_workers
         )
-        self._planner = BatchSource(paths, config, rank, world_size)
+        self._source_factory = source_factory
+        self._planner = source_factory(paths, config, rank, world_size)
         self._paths = self._planner.paths
+        # Sources with a token cache report its counters in a tail of each batch's aux vector.
+        new_cache_stats = getattr(self._planner, "new_cache_stats", None)
+        self._cache = new_cache_stats() if new_cache_stats is not None else None
         # Logical position: epoch, where this pass over it started, batches done since.
         self._epoch, self._start, self._k = 0, 0, 0
         self._pipe = None
@@ -73,6 +83,7 @@ class Loader:
         # DALI outputs of the last batches, kept alive a little longer than the tensors built
         # from them: on a GPU the padding kernels that read them are still queued on the stream.
         self._recent: deque = deque(maxlen=2)
+        self._host_pool = HostBufferPool()  # CPU device: recycled batch arrays (see .buffers)
         self._stats = dict.fromkeys(
             ("batches", "rows", "tokens", "slots", "reads", "bytes", "pipeline_builds"), 0
         )
@@ -144,7 +155,7 @@ class Loader:
     def _replace_config(self, **changes) -> None:
         self._config = replace(self._config, **changes)
         reader = self._planner.reader
-        self._planner = BatchSource(
+        self._planner = self._source_factory(
             self._paths, self._config, self.rank, self.world_size, reader=reader
         )
         self.close()
@@ -154,7 +165,7 @@ class Loader:
         self.close()
         start = self._consumed()
         self._start, self._k = start, 0
-        source = BatchSource(
+        source = self._source_factory(
             self._paths,
             self._config,
             self.rank,
@@ -200,14 +211,23 @@ class Loader:
         if self._device_id is not None:
             self._recent.append(outputs)
         tokens, aux = first_sample(outputs[0]), first_sample(outputs[1]).numpy()
+        tail = 0
+        if self._cache is not None:
+            aux, tail = self._cache.strip(aux)
         meta = aux[:N_META]
         width = int(meta[META["width"]])
         if self._device_id is None:
             _, lengths, index = split_aux(aux)
-            batch = finish_numpy(tokens.numpy(), lengths, index, width, self._spec)
+            batch = finish_numpy(
+                tokens.numpy(), lengths, index, width, self._spec, pool=self._host_pool
+            )
         else:
-            _, lengths, index = split_aux(first_sample(outputs[2]))
+            device_aux = first_sample(outputs[2])
+            _, lengths, index = split_aux(device_aux[: device_aux.shape[0] - tail])
             batch = finish_torch(tokens, lengths, index, width, self._spec)
+        if self._cache is not None and "labels" in batch and not self._spec.packing:
+            # Rows standing in for unreadable raw files (index -1) must not train the model.
+            batch["labels"].masked_fill_((batch["index"] < 0)[:, None], IGNORE_INDEX)
         rows = int(meta[META["rows"]])
         self._stats["batches"] += 1
         self._stats["rows"] += rows
@@ -260,6 +280,17 @@ class Loader:
         s["epoch"] = self._epoch  # not self.epoch: that normalises the position
         return s
 
+    def cache_stats(self) -> dict | None:
+        """Token cache counters of raw mode (``None`` on shards), summed over the worker
+        processes from the batches received so far; see ``external_source.cache_stats``.
+
+        ``hits``/``misses``/``evictions``/``bytes`` (both levels together) are what the profiler
+        and dashboard plot; ``memory``/``disk`` split them; ``tokenize_s`` vs ``cached_read_s``;
+        ``bad_files`` and ``bad_by_reason``; ``epochs`` marks each epoch ``cold`` (some file was
+        tokenized) or ``warm``. Safe to call from another thread.
+        """
+        return None if self._cache is None else self._cache.as_dict()
+
     def profile(self, runs_dir: str | Path, name: str = "train", **kwargs):
         """Record this loader's counters into a profile run while a training loop uses it.
 
@@ -295,8 +326,8 @@ class Loader:
 
 
 def make_loader(
-    shards: str | Path | list,
-    batch_size: int,
+    shards: str | Path | list | None = None,
+    batch_size: int | None = None,
     device: str = "cuda",
     seed: int = 0,
     rank: int | None = None,
@@ -315,8 +346,15 @@ def make_loader(
     position_ids: bool = False,
     prefetch: int = 2,
     num_threads: int = 2,
-    parallel: bool = False,
-    py_workers: int = 2,
+    parallel: bool | None = None,
+    py_workers: int | None = None,
+    raw: str | Path | list | None = None,
+    cache_dir: str | Path | None = None,
+    max_tokens: int = 65536,
+    cache_bytes: int | None = None,
+    memory_cache_bytes: int | None = None,
+    max_text_bytes: int | None = None,
+    read_limits: ReadLimits | None = None,
 ) -> Loader:
     """A loader over the dataset directories ``shards`` for this process's rank.
 
@@ -331,8 +369,22 @@ def make_loader(
     ``document_ids``, ``cu_seqlens``, ``index`` per segment).
 
     ``rank``/``world_size`` default to torchrun's environment, else 0 of 1; ``device="cuda"`` uses
-    ``LOCAL_RANK``'s GPU. ``device="cpu"`` runs the same DALI graph CPU-only.
+    ``LOCAL_RANK``'s GPU. ``device="cpu"`` runs the same DALI graph CPU-only. ``parallel=True``
+    runs the batch source in ``py_workers`` spawned processes (default on shards: off, 2 workers).
+
+    Raw mode (``raw=`` directories, files or globs instead of ``shards``): the batch source reads
+    and tokenizes the files itself, by default in one DALI worker process per CPU
+    (``parallel``/``py_workers`` default to on / the usable CPUs). One unit per file, its first
+    ``max_tokens`` tokens (as ``preprocess --overflow truncate --max-tokens``); unreadable files
+    become ``[BOS, EOS]`` rows with ``index`` -1. ``cache_dir`` keeps the tokens on disk for
+    later epochs and runs (at most ``cache_bytes``, oldest segments evicted); each worker also
+    keeps ``memory_cache_bytes`` in memory. ``max_text_bytes``/``read_limits`` (a ``ReadLimits``)
+    are the tokenizer's and the reader's options. See ``external_source.raw``.
     """
+    if batch_size is None:
+        raise TypeError("make_loader() needs batch_size")
+    if (shards is None) == (raw is None):
+        raise ValueError("give make_loader either shards (a preprocessed dataset) or raw (files)")
     if dtype not in ("int64", "int32"):
         raise ValueError(f"dtype must be 'int64' or 'int32', got {dtype!r}")
     if pad_to != "batch" and (isinstance(pad_to, bool) or not isinstance(pad_to, int)):
@@ -342,6 +394,12 @@ def make_loader(
     if device != "cpu" and not torch.cuda.is_available():
         raise RuntimeError(f"device={device!r} but torch sees no CUDA device; use device='cpu'")
     rank, world_size = rank_and_world(rank, world_size)
+    if parallel is None:
+        parallel = raw is not None
+    if py_workers is None:
+        from rrweb_dali.preprocess.executor import available_cpus
+
+        py_workers = available_cpus() if raw is not None else 2
     config = SourceConfig(
         batch_size=batch_size,
         seed=seed,
@@ -357,6 +415,21 @@ def make_loader(
     spec = OutputSpec(
         dtype=dtype, labels=labels, position_ids=position_ids, packing=packing is not None
     )
+    source_factory = BatchSource
+    if raw is not None:
+        from external_source.raw import raw_source_factory
+        from external_source.token_cache import DEFAULT_MEMORY_BYTES, CacheOptions
+
+        options = CacheOptions(
+            cache_dir=None if cache_dir is None else str(cache_dir),
+            max_tokens=max_tokens,
+            disk_bytes=cache_bytes,
+            memory_bytes=DEFAULT_MEMORY_BYTES if memory_cache_bytes is None else memory_cache_bytes,
+            max_text_bytes=max_text_bytes,
+            **({} if read_limits is None else {"limits": read_limits}),
+        )
+        source_factory = raw_source_factory(raw, config, options, workers=py_workers)
+        shards = [str(p) for p in raw] if isinstance(raw, (list, tuple)) else str(raw)
     loader = Loader(
         shards,
         config,
@@ -368,6 +441,7 @@ def make_loader(
         num_threads=num_threads,
         parallel=parallel,
         py_workers=py_workers,
+        source_factory=source_factory,
     )
     if len(loader) == 0:
         logger.warning(

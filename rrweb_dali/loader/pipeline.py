@@ -123,26 +123,36 @@ def finish_numpy(
     spec: OutputSpec,
     pool: HostBufferPool | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Host version of the padding step (CPU device): per-row slice copies into host buffers.
+    """Host version of the padding step (CPU device).
 
-    With a ``pool`` the output arrays are recycled buffers (see :mod:`.buffers`: fresh pages
-    cost several times the copy); every element is written, so no stale data survives.
+    ``tokens`` is either the flat rows end to end (copied row by row into a padded array), or,
+    when the source already padded on the host (``SourceConfig.pad_on_host``), the ``[B, L]``
+    ids themselves, used as they are. The mask and the optional outputs are built from
+    ``lengths``. With a ``pool`` the new arrays are recycled buffers (see :mod:`.buffers`: fresh
+    pages cost several times the copy); every element is written, so no stale data survives.
     """
     if spec.packing:
         return _packed_numpy(tokens, lengths, index, width, spec)
     take = pool.take if pool is not None else np.empty
     dtype = np.dtype(spec.dtype)
     rows = lengths.size
-    ids = take((rows, width), dtype)
+    row_lengths = lengths.tolist()
     mask = take((rows, width), dtype)
     mask.fill(1)  # a memset-speed fill, then zero the pad tails: ~3x faster than a comparison
-    offset = 0
-    for b, n in enumerate(lengths.tolist()):  # one pass over every element; measured fastest
-        ids[b, :n] = tokens[offset : offset + n]
-        if n < width:
-            ids[b, n:] = PAD_ID
-            mask[b, n:] = 0
-        offset += n
+    if tokens.ndim == 2:
+        ids = tokens
+        for b, n in enumerate(row_lengths):
+            if n < width:
+                mask[b, n:] = 0
+    else:
+        ids = take((rows, width), dtype)
+        offset = 0
+        for b, n in enumerate(row_lengths):  # one pass over every element; measured fastest
+            ids[b, :n] = tokens[offset : offset + n]
+            if n < width:
+                ids[b, n:] = PAD_ID
+                mask[b, n:] = 0
+            offset += n
     out = {
         "input_ids": ids,
         "attention_mask": mask,
@@ -152,7 +162,7 @@ def finish_numpy(
     if spec.labels:
         labels = take((rows, width), dtype)
         np.copyto(labels, ids)
-        for b, n in enumerate(lengths.tolist()):
+        for b, n in enumerate(row_lengths):
             labels[b, n:] = IGNORE_INDEX
         out["labels"] = labels
     if spec.position_ids:
