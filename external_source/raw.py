@@ -38,8 +38,7 @@ import numpy as np
 
 from external_source.cache_stats import CacheStats, pack_tail
 from external_source.reader import PathLike
-from external_source.sampling import padded_width
-from external_source.source import BatchSource, SourceConfig, pack_aux
+from external_source.source import BatchSource, SourceConfig
 from external_source.token_cache import CacheOptions, Fetched, TokenCache
 from rrweb_dali.preprocess.discover import discover
 from rrweb_dali.tokenizer import Tokenizer
@@ -183,7 +182,9 @@ class RawBatchSource(BatchSource):
         )
         return tokens, np.concatenate([aux[0], tail])[None]
 
-    def _padded_batch(self, ids: np.ndarray):
+    def _gather_rows(self, ids: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Each file's cached or fresh tokens (capped); an unreadable file's row is
+        ``[BOS, EOS]`` with index -1."""
         reader = self.reader
         cap = self.config.cap
         index = ids.copy()
@@ -194,13 +195,7 @@ class RawBatchSource(BatchSource):
                 tokens, index[j] = REPLACEMENT, -1
             rows.append(tokens if cap is None else tokens[:cap])
         lens = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
-        total = int(lens.sum())
-        flat = self._flat_buffer(total + 1, reader.dtype)
-        np.concatenate(rows, out=flat[:total])
-        flat[total] = 0
-        width = self.config.pad_to or padded_width(int(lens.max()), self.config.pad_multiple)
-        meta = [ids.size, width, total, ids.size, ids.size, 0, total * flat.itemsize]
-        return flat, pack_aux(meta, lens, index)
+        return rows, lens, index
 
 
 def raw_source_factory(

@@ -256,17 +256,21 @@ class BatchSource:
         self._counters["bytes"] += int(aux[META["bytes"]])
         return tokens[None], aux[None]
 
-    def _padded_batch(self, ids: np.ndarray):
-        reader = self.reader
+    def _gather_rows(self, ids: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """The rows of sessions ``ids`` (capped, zero-copy views), their lengths and ids."""
         lens = self.capped_lengths[ids]
+        return self.reader.views(ids, np.zeros_like(ids), lens), lens, ids
+
+    def _padded_batch(self, ids: np.ndarray):
+        rows, lens, index = self._gather_rows(ids)
+        dtype = self.reader.dtype
         total = int(lens.sum())
-        views = reader.views(ids, np.zeros_like(ids), lens)
-        flat = self._flat_buffer(total + 1, reader.dtype)
-        np.concatenate(views, out=flat[:total])
-        flat[total] = 0
         width = self.config.pad_to or padded_width(int(lens.max()), self.config.pad_multiple)
-        meta = [ids.size, width, total, ids.size, ids.size, 0, total * flat.itemsize]
-        return flat, pack_aux(meta, lens, ids)
+        tokens = self._flat_buffer(total + 1, dtype)
+        np.concatenate(rows, out=tokens[:total])
+        tokens[total] = 0
+        meta = [ids.size, width, total, ids.size, ids.size, 0, total * dtype.itemsize]
+        return tokens, pack_aux(meta, lens, index)
 
     def _packed_batch(self, plan: PackPlan, rows: np.ndarray):
         reader = self.reader
