@@ -130,7 +130,7 @@ def finish_numpy(
     the source instead, at uint16 width before the cast, was measured no faster here.)
     """
     if spec.packing:
-        return _packed_numpy(tokens, lengths, index, width, spec)
+        return _packed_numpy(tokens, lengths, index, width, spec, pool)
     take = pool.take if pool is not None else np.empty
     dtype = np.dtype(spec.dtype)
     rows = lengths.size
@@ -164,31 +164,51 @@ def finish_numpy(
     return {k: torch.from_numpy(v) for k, v in out.items()}
 
 
-def _packed_numpy(tokens, seg_lengths, seg_index, width, spec) -> dict[str, torch.Tensor]:
+def _packed_numpy(
+    tokens, seg_lengths, seg_index, width, spec, pool: HostBufferPool | None = None
+) -> dict[str, torch.Tensor]:
+    """Packing outputs on the host: per-segment fills into (recycled) buffers.
+
+    Segments never cross a row, so a segment is a run of at most ``width`` tokens: its positions
+    are a slice of one ramp, its document id a fill.
+    """
+    take = pool.take if pool is not None else np.empty
     dtype = np.dtype(spec.dtype)
     n = tokens.size
     rows = n // width
     seg = seg_lengths.astype(np.int64, copy=False)
     cu = np.zeros(seg.size + 1, dtype=np.int32)
     np.cumsum(seg, out=cu[1:])
-    pos = np.arange(n, dtype=dtype)
-    pos -= np.repeat(cu[:-1].astype(dtype), seg)  # position restarts at every segment
-    doc = np.repeat(seg_index.astype(np.int64, copy=False), seg)
-    valid = doc >= 0
+    ramp = np.arange(width, dtype=dtype)
+    pos, doc, mask = take((n,), dtype), take((n,), np.int64), take((n,), dtype)
+    mask.fill(1)
+    segments = list(zip(cu[:-1].tolist(), seg.tolist(), seg_index.tolist(), strict=True))
+    for start, length, session in segments:
+        end = start + length
+        pos[start:end] = ramp[:length]  # positions restart at every segment
+        doc[start:end] = session
+        if session < 0:
+            mask[start:end] = 0
     ids = tokens.reshape(rows, width)
     out = {
         "input_ids": ids,
-        "attention_mask": valid.astype(dtype).reshape(rows, width),
+        "attention_mask": mask.reshape(rows, width),
         "position_ids": pos.reshape(rows, width),
         "document_ids": doc.reshape(rows, width),
         "cu_seqlens": cu,
-        "lengths": valid.reshape(rows, width).sum(1, dtype=np.int32),
+        "lengths": mask.reshape(rows, width).sum(1, dtype=np.int32),
         "index": seg_index.astype(np.int64, copy=False),
     }
     if spec.labels:
-        keep = (valid & (pos != 0)).reshape(rows, width)
-        out["labels"] = np.where(keep, ids, np.asarray(IGNORE_INDEX, dtype))
-    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in out.items()}
+        labels = take((n,), dtype)
+        np.copyto(labels, tokens)
+        for start, length, session in segments:
+            if session < 0:
+                labels[start : start + length] = IGNORE_INDEX
+            elif length:
+                labels[start] = IGNORE_INDEX  # a segment's first token has no context
+        out["labels"] = labels.reshape(rows, width)
+    return {k: torch.from_numpy(v) for k, v in out.items()}
 
 
 def finish_torch(
