@@ -32,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"rrweb_dali.commands.{name}")
-        except ModuleNotFoundError as exc:  # a command whose optional module is absent
-            if exc.name and exc.name.startswith("rrweb_dali.commands"):
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"rrweb_dali.commands.{name}").register(sub)
     return parser
 
 
