@@ -39,10 +39,7 @@ import numpy as np
 from external_source.disk_cache import DiskCache, FileKey
 from rrweb_dali import __version__
 from rrweb_dali.errors import SessionError
-from rrweb_dali.ingest import ReadLimits, parse_session_bytes
-from rrweb_dali.ingest.reader import (
-    _read_file as read_file_bytes,  # the limit checks of load_session
-)
+from rrweb_dali.ingest import ReadLimits, parse_session_bytes, read_file_bytes
 from rrweb_dali.preprocess.task import classify_unexpected
 from rrweb_dali.preprocess.windows import apply_overflow
 from rrweb_dali.tokenizer import Tokenizer

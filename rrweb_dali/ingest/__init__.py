@@ -13,6 +13,7 @@ from rrweb_dali.ingest.reader import (
     check_dom_depth,
     load_session,
     parse_session_bytes,
+    read_file_bytes,
     read_session,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "check_dom_depth",
     "load_session",
     "parse_session_bytes",
+    "read_file_bytes",
     "read_session",
 ]

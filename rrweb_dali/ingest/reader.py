@@ -71,7 +71,7 @@ def load_session(path: str | os.PathLike, limits: ReadLimits | None = None) -> S
     """Read a session file of any supported format and compression."""
     limits = limits or ReadLimits()
     name = os.fspath(path)
-    data = _read_file(name, limits)
+    data = read_file_bytes(name, limits)
     return parse_session_bytes(data, limits, name=name)
 
 
@@ -126,7 +126,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read_file(name: str, limits: ReadLimits) -> bytes:
+def read_file_bytes(name: str, limits: ReadLimits) -> bytes:
     """The file's bytes, refusing files over ``max_bytes`` before reading them."""
     try:
         info = os.stat(name)
