@@ -99,7 +99,7 @@ def synth_corpus(data: Path, n: int, seed: int) -> Path:
     if not marker.is_file():
         shutil.rmtree(corpus, ignore_errors=True)
         _note(f"generating {n:,} synthetic sessions into {corpus} (once) ...")
-        write_synth_corpus(corpus, n, seed=seed)
+        write_synth_corpus(corpus, n, seed=seed, progress=sys.stderr.isatty())
         marker.write_text("done\n")
     return corpus
 

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path, where a sibling module may shadow
-# the standard library (bench/tokenize.py does); import from the repository root instead.
+# a module; import from the repository root instead.
 _ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 

@@ -15,8 +15,8 @@ session.
 
 from __future__ import annotations
 
-# bench/ also holds tokenize.py, named like the stdlib module that numpy's imports need: take
-# bench/ off sys.path before anything else is imported.
+# Run as a script, bench/ comes first on sys.path, where a sibling could shadow a module: take
+# it off and import from the repository root (rrweb_dali, bench._data).
 import os
 import sys
 
@@ -38,11 +38,11 @@ if str(_REPO) not in sys.path:
 
 import psutil  # noqa: E402
 
+from bench._data import synth_corpus  # noqa: E402
 from external_source.reader import ShardReader  # noqa: E402
 from rrweb_dali.preprocess import PreprocessOptions, discover, preprocess  # noqa: E402
 from rrweb_dali.preprocess.executor import available_cpus  # noqa: E402
 from rrweb_dali.shards.format import HEADER_SIZE  # noqa: E402
-from rrweb_dali.synth import write_synth_corpus  # noqa: E402
 
 DEFAULT_REAL = _REPO.parent / "shared" / "corpus" / "recorded"
 SCALING_GOAL = 0.9  # x cores
@@ -80,18 +80,6 @@ class PeakRSS:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def synth_corpus(data: Path, n: int, seed: int) -> Path:
-    """The cached synthetic corpus (written once; a hidden marker says it is complete)."""
-    corpus = data / f"synth-{n}-seed{seed}"
-    marker = corpus / ".complete"
-    if not marker.is_file():
-        shutil.rmtree(corpus, ignore_errors=True)
-        print(f"generating {n:,} synthetic sessions into {corpus} (once) ...", file=sys.stderr)
-        write_synth_corpus(corpus, n, seed=seed, progress=sys.stderr.isatty())
-        marker.write_text("done\n")
-    return corpus
 
 
 def _cpu_seconds() -> float:

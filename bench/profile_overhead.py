@@ -13,8 +13,8 @@ every --interval seconds.
                                      [--step-ms M] [--device cpu|cuda] [--runs DIR] [--json PATH]
 """
 
-# bench/ holds a script named like the stdlib module ``tokenize``: take bench/ off sys.path before
-# anything imports it, and put the repository root on.
+# Run as a script, bench/ comes first on sys.path, where a sibling could shadow a module: take
+# it off before anything is imported, and put the repository root on.
 import os
 import sys
 

@@ -41,6 +41,8 @@ _REPO = Path(_HERE).parent
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
+from bench._data import synth_corpus  # noqa: E402
+
 DEFAULT_REAL = _REPO.parent / "shared" / "corpus" / "recorded"
 SCALING_GOAL = 0.8  # x cores x the single-core rate
 WARM_GOAL = 0.5  # raw warm / shard loader warm ("within 2x")
@@ -293,19 +295,6 @@ def run_variant(name: str, job: dict) -> dict:
         if proc.returncode != 0:
             return {"error": f"exit code {proc.returncode}"}
         return json.loads(Path(result.name).read_text())
-
-
-def synth_corpus(data: Path, n: int, seed: int) -> Path:
-    from rrweb_dali.synth import write_synth_corpus
-
-    corpus = data / f"synth-{n}-seed{seed}"
-    marker = corpus / ".complete"
-    if not marker.is_file():
-        shutil.rmtree(corpus, ignore_errors=True)
-        print(f"generating {n:,} synthetic sessions into {corpus} (once) ...", file=sys.stderr)
-        write_synth_corpus(corpus, n, seed=seed, progress=sys.stderr.isatty())
-        marker.write_text("done\n")
-    return corpus
 
 
 def machine() -> dict:

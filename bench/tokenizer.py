@@ -10,8 +10,8 @@ so both numbers are per core. Each figure is the best of ``--repeat`` passes ove
     python bench/tokenizer.py [--corpus DIR] [--repeat N] [--json PATH]
 """
 
-# This file is named like the stdlib module ``tokenize`` (which ``inspect`` and ``linecache``
-# import): drop its directory from sys.path before anything else is imported.
+# Run as a script, bench/ comes first on sys.path, where a sibling could shadow a module: take
+# it off before anything else is imported, and import from the repository root.
 import os
 import sys
 
