@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,torch,cuda12,dashboard,ray
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo dashboard test bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: setup
 	$(BIN)/rrweb-dali demo
 
+# The dashboard over the demo's profile run (Streamlit on 127.0.0.1).
+dashboard: setup
+	$(BIN)/rrweb-dali dashboard demo-out/runs
+
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -28,6 +32,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/tokenizer.py
+	$(BIN)/python bench/preprocess.py
+	$(BIN)/python bench/loader.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/raw.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -151,7 +151,9 @@ def profile_stage(dataset: Path, out: Path) -> None:
     )
     summary = run_profile(settings)
     print(f"   run written to {summary['run_dir']}")
-    print(f"   open the dashboard:  rrweb-dali dashboard {runs}")
+    print(
+        f"   open the dashboard:  rrweb-dali dashboard {runs}   (after make demo: make dashboard)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
