@@ -149,3 +149,25 @@ def bench_datasets(args: argparse.Namespace) -> list[BenchData]:
     for d in found:
         d.stats = dataset_stats(d.path)
     return found
+
+
+def machine() -> dict:
+    """What a bench ran on, printed and stored with its figures (imports kept light)."""
+    import datetime
+    import os
+    import platform
+
+    import psutil
+
+    from rrweb_dali.preprocess.executor import available_cpus
+
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": available_cpus(),
+        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+        "python": platform.python_version(),
+        "load_avg_at_start": os.getloadavg(),
+    }

@@ -37,6 +37,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.loader import SessionDataset  # noqa: E402
 from external_source.reader import ShardReader  # noqa: E402
 from rrweb_dali.loader import make_loader  # noqa: E402
 from rrweb_dali.shards.format import ShardWriter  # noqa: E402
@@ -173,21 +174,6 @@ def time_iterable(make_iter, batches: int, device: str, warmup: int = 3) -> floa
                 break
     _sync(device)
     return rows / (time.perf_counter() - t0)
-
-
-class SessionDataset(torch.utils.data.Dataset):
-    """The baseline: one session per ``__getitem__`` as int64 (top level: spawn pickles it)."""
-
-    def __init__(self, root: str):
-        self.root, self.reader, self.n = root, None, len(ShardReader(root))
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int):
-        if self.reader is None:
-            self.reader = ShardReader(self.root)
-        return i, torch.from_numpy(self.reader[i].astype(np.int64))
 
 
 def pad_collate(items):

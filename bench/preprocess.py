@@ -24,9 +24,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import shutil  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -38,7 +36,7 @@ if str(_REPO) not in sys.path:
 
 import psutil  # noqa: E402
 
-from bench._data import synth_corpus  # noqa: E402
+from bench._data import machine, synth_corpus  # noqa: E402
 from external_source.reader import ShardReader  # noqa: E402
 from rrweb_dali.preprocess import PreprocessOptions, discover, preprocess  # noqa: E402
 from rrweb_dali.preprocess.executor import available_cpus  # noqa: E402
@@ -128,20 +126,6 @@ def run_once(corpus: Path, out: Path, workers: int, options: PreprocessOptions) 
         "index_array_bytes_per_sequence": arrays / windows,
         "index_file_table_bytes_per_sequence": (idx_bytes - arrays) / windows,
         "loader_index_bytes_per_sequence": loader_index,
-    }
-
-
-def machine() -> dict:
-    mem = psutil.virtual_memory().total
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": available_cpus(),
-        "memory_gb": round(mem / 1e9, 1),
-        "python": platform.python_version(),
-        "load_avg_at_start": os.getloadavg(),
     }
 
 

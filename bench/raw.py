@@ -24,10 +24,8 @@ training sees from epoch 2 on; cold against cold is printed too). Full size: ``-
 # and a light module lets them start in a fraction of a second.
 import argparse
 import contextlib
-import datetime
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -41,7 +39,7 @@ _REPO = Path(_HERE).parent
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from bench._data import synth_corpus  # noqa: E402
+from bench._data import machine, synth_corpus  # noqa: E402
 
 DEFAULT_REAL = _REPO.parent / "shared" / "corpus" / "recorded"
 SCALING_GOAL = 0.8  # x cores x the single-core rate
@@ -295,23 +293,6 @@ def run_variant(name: str, job: dict) -> dict:
         if proc.returncode != 0:
             return {"error": f"exit code {proc.returncode}"}
         return json.loads(Path(result.name).read_text())
-
-
-def machine() -> dict:
-    import psutil
-
-    from rrweb_dali.preprocess.executor import available_cpus
-
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": available_cpus(),
-        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
-        "python": platform.python_version(),
-        "load_avg_at_start": os.getloadavg(),
-    }
 
 
 def _rate(epoch: dict | None) -> float | None:
