@@ -74,14 +74,8 @@ class CacheStats:
         self._bad: dict[int, str] = {}
         self._bad_rows = 0
 
-    def strip(self, aux: np.ndarray) -> tuple[np.ndarray, int]:
-        """``aux`` without its tail, and the tail's length; records the tail."""
-        n = tail_length(aux)
-        tail = aux[aux.shape[0] - n :]
-        self._record(tail)
-        return aux[: aux.shape[0] - n], n
-
-    def _record(self, tail: np.ndarray) -> None:
+    def record(self, tail: np.ndarray) -> None:
+        """Add one received batch's tail (the last ``tail_length(aux)`` values of its aux)."""
         epoch, worker = int(tail[0]), int(tail[1])
         deltas = tail[2 : 2 + _N_COUNTERS].tolist()
         gauges = tail[2 + _N_COUNTERS : _FIXED - 1].copy()

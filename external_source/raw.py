@@ -165,22 +165,15 @@ class RawBatchSource(BatchSource):
         """The main process's accumulator for this source's tails (``Loader.cache_stats()``)."""
         return CacheStats(self.files.relpaths)
 
-    def __call__(self, info) -> tuple[np.ndarray, np.ndarray]:
-        epoch_idx = info.epoch_idx if hasattr(info, "epoch_idx") else 0
+    def _one_batch(self, epoch: int, start: int, batch: int, slot: int):
         reader = self.reader
         before = reader.cache.snapshot()
         try:
-            tokens, aux = super().__call__(info)
+            tokens, aux = super()._one_batch(epoch, start, batch, slot)
         finally:
             reader.flush()  # durable and visible to the other workers before the batch leaves
-        tail = pack_tail(
-            self.start_epoch + epoch_idx,
-            os.getpid(),
-            before,
-            reader.cache.snapshot(),
-            reader.drain_bad(),
-        )
-        return tokens, np.concatenate([aux[0], tail])[None]
+        tail = pack_tail(epoch, os.getpid(), before, reader.cache.snapshot(), reader.drain_bad())
+        return tokens, np.concatenate([aux, tail])
 
     def _gather_rows(self, ids: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """Each file's cached or fresh tokens (capped); an unreadable file's row is

@@ -1,8 +1,8 @@
-"""The DALI ``external_source`` callable: one call per batch, one flat token buffer per batch.
+"""The DALI ``external_source`` callable: one flat token buffer per training batch.
 
 ``BatchSource(info)`` takes DALI's ``BatchInfo(iteration, epoch_idx)`` and nothing else, so the
-batch it returns is a pure function of that pair and of its constructor arguments: DALI
-checkpointing captures it, DALI's parallel workers can each compute any batch, and it is
+batches it returns are a pure function of that pair and of its constructor arguments: DALI
+checkpointing captures it, DALI's parallel workers can each compute any iteration, and it is
 picklable (the memory maps are reopened lazily in each process). At the end of an epoch it raises
 ``StopIteration``, and keeps raising for iterations past the end (DALI prefetches ahead).
 
@@ -10,14 +10,17 @@ Why one flat buffer: DALI spends several microseconds on every separate sample i
 (measured: ~6-8 us), more than the copy of a typical session costs, and tens of microseconds on
 every external_source output it is fed each iteration. So a batch travels as *one* sample of two
 outputs: the concatenated tokens of its rows (gathered with one ``np.concatenate`` of zero-copy
-memory-map views, unpadded) and one small int64 vector with everything else. Padding happens
-after the copy to the device (see ``rrweb_dali.loader.pipeline``).
+memory-map views) and one small int64 vector with everything else. And since DALI also costs
+~0.2 ms per iteration whatever its size, one call (one iteration) carries
+``config.batches_per_call`` consecutive training batches, one sample each: call ``i`` holds
+batches ``i * k`` to ``i * k + k - 1`` of the pass (fewer in the last call).
 
-Outputs of a call (each a batch of one sample, i.e. arrays with a leading axis of 1):
+Outputs of a call: two lists with one array per batch,
 
 * ``tokens`` (``uint16``, or ``uint32`` for such shards): padded mode: ``[T + 1]``, the ``B``
   rows end to end plus one trailing 0 (the source of every pad position in the device-side
-  gather); packing mode: ``[B * L]``, the dense rows.
+  gather), or with ``pad_on_host`` ``[B * L]``, the rows padded with 0 to the batch width ``L``;
+  packing mode: ``[B * L]``, the dense rows.
 * ``aux`` int64 ``[7 + 2 n]``: ``meta`` (7 values, :data:`META_FIELDS`: rows ``B``, width ``L``,
   real tokens, segments ``n``, session pieces read, gather nanoseconds, bytes read), then ``n``
   lengths, then ``n`` session ids. Padded mode: ``n = B`` (row lengths, ``index``); packing mode:
@@ -66,6 +69,13 @@ class SourceConfig:
     pad_multiple: int = 8
     max_length: int | None = None
     packing: int | None = None  # row length L of packing mode
+    # How padded-mode rows travel (not part of the plan: the batches are the same either way).
+    # False: end to end, unpadded (a GPU pads after the copy); True: already padded to [B, L]
+    # (the CPU device, where padding is a host copy anyway: made here at uint16 width).
+    pad_on_host: bool = False
+    # Training batches per call of the source (one DALI iteration, one DALI sample each):
+    # DALI's fixed cost per iteration is then shared by that many batches.
+    batches_per_call: int = 1
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -74,8 +84,8 @@ class SourceConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 (or None), got {value}")
-        if self.pad_multiple < 1 or self.bucket_window < 1:
-            raise ValueError("pad_multiple and bucket_window must be at least 1")
+        if self.pad_multiple < 1 or self.bucket_window < 1 or self.batches_per_call < 1:
+            raise ValueError("pad_multiple, bucket_window and batches_per_call must be at least 1")
         if self.packing is not None and self.bucketing:
             raise ValueError("bucketing and packing exclude each other: packed rows are all full")
 
@@ -155,20 +165,25 @@ class BatchSource:
         # before calling it again, and a fresh array of this size would be paid for in page
         # faults on every batch. A copy sent to DALI's worker processes (unpickled there) never
         # reuses: its arrays go to a shared-memory queue that may read them later.
-        self._scratch: np.ndarray | None = None
+        self._scratch: list[np.ndarray] = []
         self._reuse_scratch = True
+        self._zeros: np.ndarray | None = None  # the padding runs of pad_on_host
 
-    def _flat_buffer(self, size: int, dtype: np.dtype) -> np.ndarray:
+    def _flat_buffer(self, size: int, dtype: np.dtype, slot: int = 0) -> np.ndarray:
+        """A buffer for one batch of a call; ``slot`` tells the batches of one call apart."""
         if not self._reuse_scratch:
             return np.empty(size, dtype=dtype)
-        if self._scratch is None or self._scratch.size < size or self._scratch.dtype != dtype:
-            grown = max(size, 2 * self._scratch.size if self._scratch is not None else 0)
-            self._scratch = np.empty(grown, dtype=dtype)
-        return self._scratch[:size]
+        while len(self._scratch) <= slot:
+            self._scratch.append(np.empty(0, dtype=dtype))
+        buf = self._scratch[slot]
+        if buf.size < size or buf.dtype != dtype:
+            buf = self._scratch[slot] = np.empty(max(size, 2 * buf.size), dtype=dtype)
+        return buf[:size]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for key in ("_reader", "_capped", "_rows", "_plans", "_counters", "_times", "_scratch"):
+        runtime = ("_reader", "_capped", "_rows", "_plans", "_counters", "_times", "_scratch", "_zeros")
+        for key in runtime:
             state.pop(key)
         return state
 
@@ -226,53 +241,83 @@ class BatchSource:
             self.units(epoch), start, cfg.batch_size, self.world_size, cfg.drop_last
         )
 
-    def __call__(self, info) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, info) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """DALI iteration ``i`` of the pass: training batches ``i * k`` to ``i * k + k - 1``
+        (``k = config.batches_per_call``, fewer at the end), one DALI sample each."""
         epoch_idx, iteration = (
             (info.epoch_idx, info.iteration) if hasattr(info, "epoch_idx") else (0, int(info))
         )
         self._counters["calls"] += 1
         epoch = self.start_epoch + epoch_idx
         start = self.start_consumed if epoch_idx == 0 else 0
-        t0 = time.perf_counter()
-        if iteration >= self.num_batches(epoch, start):
+        per_call = self.config.batches_per_call
+        first = iteration * per_call
+        last = min(first + per_call, self.num_batches(epoch, start))
+        if first >= last:
             raise StopIteration
+        tokens, aux = [], []
+        for slot, batch in enumerate(range(first, last)):
+            t, a = self._one_batch(epoch, start, batch, slot)
+            tokens.append(t)
+            aux.append(a)
+        return tokens, aux
+
+    def _one_batch(self, epoch: int, start: int, batch: int, slot: int):
+        """Batch ``batch`` of the pass over ``epoch`` that began at unit ``start``, gathered
+        into scratch buffer ``slot``: ``(tokens, aux)``."""
+        t0 = time.perf_counter()
         cfg = self.config
         pos = batch_positions(
-            self.units(epoch), start, cfg.batch_size, self.world_size, self.rank, iteration
+            self.units(epoch), start, cfg.batch_size, self.world_size, self.rank, batch
         )
         plan = self.sequence(epoch)
         t1 = time.perf_counter()
         self._times["plan_s"] += t1 - t0
         if isinstance(plan, PackPlan):
-            out = self._packed_batch(plan, pos)
+            tokens, aux = self._packed_batch(plan, pos, slot)
         else:
-            out = self._padded_batch(plan[pos])
+            tokens, aux = self._padded_batch(plan[pos], slot)
         t2 = time.perf_counter()
         self._times["gather_s"] += t2 - t1
         self._counters["batches"] += 1
-        tokens, aux = out
         aux[META["gather_ns"]] = int((t2 - t1) * 1e9)
         self._counters["reads"] += int(aux[META["reads"]])
         self._counters["bytes"] += int(aux[META["bytes"]])
-        return tokens[None], aux[None]
+        return tokens, aux
 
     def _gather_rows(self, ids: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """The rows of sessions ``ids`` (capped, zero-copy views), their lengths and ids."""
         lens = self.capped_lengths[ids]
         return self.reader.views(ids, np.zeros_like(ids), lens), lens, ids
 
-    def _padded_batch(self, ids: np.ndarray):
+    def _padded_batch(self, ids: np.ndarray, slot: int = 0):
         rows, lens, index = self._gather_rows(ids)
         dtype = self.reader.dtype
         total = int(lens.sum())
         width = self.config.pad_to or padded_width(int(lens.max()), self.config.pad_multiple)
-        tokens = self._flat_buffer(total + 1, dtype)
-        np.concatenate(rows, out=tokens[:total])
-        tokens[total] = 0
+        if self.config.pad_on_host:
+            tokens = self._flat_buffer(ids.size * width, dtype, slot)
+            np.concatenate(self._with_pads(rows, lens, width, dtype), out=tokens)
+        else:
+            tokens = self._flat_buffer(total + 1, dtype, slot)
+            np.concatenate(rows, out=tokens[:total])
+            tokens[total] = 0
         meta = [ids.size, width, total, ids.size, ids.size, 0, total * dtype.itemsize]
         return tokens, pack_aux(meta, lens, index)
 
-    def _packed_batch(self, plan: PackPlan, rows: np.ndarray):
+    def _with_pads(self, rows: list[np.ndarray], lens: np.ndarray, width: int, dtype) -> list:
+        """``rows`` with a run of ``PAD`` (0) after each short one: one ``np.concatenate`` then
+        lays out the padded ``[B, width]`` batch (measured faster than a copy per row)."""
+        if self._zeros is None or self._zeros.size < width or self._zeros.dtype != dtype:
+            self._zeros = np.zeros(width, dtype=dtype)
+        parts = []
+        for row, n in zip(rows, lens.tolist(), strict=True):
+            parts.append(row)
+            if n < width:
+                parts.append(self._zeros[: width - n])
+        return parts
+
+    def _packed_batch(self, plan: PackPlan, rows: np.ndarray, slot: int = 0):
         reader = self.reader
         sessions, offsets, seg_lengths = row_segments(plan, rows)
         real = sessions >= 0
@@ -283,7 +328,7 @@ class BatchSource:
                 next(it) if r else np.zeros(int(n), dtype=reader.dtype)
                 for r, n in zip(real.tolist(), seg_lengths.tolist(), strict=True)
             ]
-        flat = self._flat_buffer(rows.size * plan.row_length, reader.dtype)
+        flat = self._flat_buffer(rows.size * plan.row_length, reader.dtype, slot)
         if views:
             np.concatenate(views, out=flat)
         tokens = int(seg_lengths[real].sum())

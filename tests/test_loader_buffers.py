@@ -6,23 +6,16 @@ import numpy as np
 import torch
 
 from rrweb_dali.loader.buffers import HostBufferPool
-from rrweb_dali.loader.pipeline import IGNORE_INDEX, OutputSpec, finish_numpy
+from rrweb_dali.loader.pipeline import IGNORE_INDEX, OutputSpec, finish_host
 
 
-def _batch(rng, lengths):
+def _batch(rng, lengths, width):
+    """Rows padded with 0 to ``width``, as the source lays them out for the CPU device."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    tokens = rng.integers(1, 60000, int(lengths.sum()) + 1, dtype=np.uint16)
-    tokens[-1] = 0
-    return tokens, lengths, np.arange(lengths.size, dtype=np.int64)
-
-
-def _expected(tokens, lengths, width):
     ids = np.zeros((lengths.size, width), np.int64)
-    offset = 0
     for b, n in enumerate(lengths.tolist()):
-        ids[b, :n] = tokens[offset : offset + n]
-        offset += n
-    return ids
+        ids[b, :n] = rng.integers(1, 60000, n)
+    return ids.reshape(-1), lengths, np.arange(lengths.size, dtype=np.int64)
 
 
 def test_pool_reuses_only_free_buffers():
@@ -43,13 +36,18 @@ def test_recycled_batches_equal_fresh_ones_and_held_batches_stay_intact():
     pool = HostBufferPool(max_buffers=16)
     kept = []
     for step, lengths in enumerate([[40, 3, 17], [9, 9], [64, 1, 30, 2], [5], [33, 12, 7]]):
-        tokens, lens, index = _batch(rng, lengths)
         width = -(-max(lengths) // 8) * 8
-        fresh = finish_numpy(tokens, lens, index, width, spec)
-        pooled = finish_numpy(tokens, lens, index, width, spec, pool=pool)
+        ids, lens, index = _batch(rng, lengths, width)
+        fresh = finish_host(ids, lens, index, width, spec)
+        pooled = finish_host(ids, lens, index, width, spec, pool=pool)
         for key in fresh:
             assert torch.equal(fresh[key], pooled[key]), (step, key)
-        np.testing.assert_array_equal(pooled["input_ids"].numpy(), _expected(tokens, lens, width))
+        np.testing.assert_array_equal(pooled["input_ids"].numpy(), ids.reshape(-1, width))
+        valid = np.arange(width)[None, :] < lens[:, None]
+        np.testing.assert_array_equal(pooled["attention_mask"].numpy(), valid)
+        np.testing.assert_array_equal(
+            pooled["position_ids"].numpy(), np.where(valid, np.arange(width), 0)
+        )
         assert (pooled["labels"][pooled["attention_mask"] == 0] == IGNORE_INDEX).all()
         if step % 2 == 0:  # a loop that keeps some batches: those must never change
             kept.append(({k: v.clone() for k, v in pooled.items()}, pooled))

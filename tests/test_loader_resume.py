@@ -55,7 +55,10 @@ def test_ranks_disjoint_with_equal_batch_counts(dataset, world):
     assert drop == [N_SESSIONS // (bs * world)] * world
 
 
-@pytest.mark.parametrize("options", [{}, {"bucketing": True}, {"packing": 300}])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"bucketing": True}, {"packing": 300}, {"batches_per_call": 3}, {"batches_per_call": 1}],
+)
 def test_resume_gives_the_remaining_batches(dataset, options):
     root, _ = dataset
     full = indices(make_loader(root, 8, device="cpu", seed=3, **options))

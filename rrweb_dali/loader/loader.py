@@ -8,6 +8,11 @@ epoch at the next batch.
 
 The DALI pipeline is built once and reused: moving on to the next epoch is a ``reset()``. It is
 rebuilt only when the position jumps (``set_epoch`` to another epoch, ``load_state_dict``).
+
+Threads: the pipeline is run by a background thread (``.ahead``), a few iterations ahead of the
+training loop; the batches it finished and the loop has not taken are kept across a ``break``
+and dropped, with the thread, when the pipeline is rebuilt or closed. The position and counters
+move only when the loop receives a batch.
 """
 
 from __future__ import annotations
@@ -20,25 +25,33 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from external_source.cache_stats import tail_length
 from external_source.reader import PathLike
 from external_source.sampling import consumed_after
 from external_source.source import META, N_META, BatchSource, SourceConfig, split_aux
 from external_source.state import LoaderState
 from rrweb_dali.ingest import ReadLimits
+from rrweb_dali.loader.ahead import Ahead
 from rrweb_dali.loader.buffers import HostBufferPool
 from rrweb_dali.loader.distributed import local_device_id, rank_and_world
 from rrweb_dali.loader.pipeline import (
     IGNORE_INDEX,
     OutputSpec,
     build_pipeline,
-    finish_numpy,
+    finish_host,
     finish_torch,
-    first_sample,
 )
 
 logger = logging.getLogger(__name__)
+
+# Default rows per DALI iteration (``batches_per_call`` = this // batch size, at least 1). DALI
+# costs ~0.2-0.25 ms per iteration on the 2-core dev machine whatever its size; shared by 512 rows
+# it fell to noise: bs 64 gave 75k samples/s with 1 batch per call, 90-98k with 4, 97-107k with 8;
+# bs 256 103-111k with 1, 110-131k with 2, and worse again with 8 (16 MB per call).
+ROWS_PER_CALL = 512
 
 
 class Loader:
@@ -62,7 +75,9 @@ class Loader:
         passes ``RawBatchSource`` with its files bound (see ``external_source.raw``)."""
         if prefetch < 1 or num_threads < 1 or py_workers < 1:
             raise ValueError("prefetch, num_threads and py_workers must be at least 1")
-        self._config = config
+        # The CPU device gets its rows padded by the source (one host copy either way); a GPU
+        # gets them unpadded and pads after the copy (see ``.pipeline``).
+        self._config = replace(config, pad_on_host=device_id is None)
         self._spec = spec
         self._device_id = device_id
         self._device = torch.device("cpu") if device_id is None else torch.device("cuda", device_id)
@@ -71,7 +86,7 @@ class Loader:
             prefetch=prefetch, num_threads=num_threads, parallel=parallel, py_workers=py_workers
         )
         self._source_factory = source_factory
-        self._planner = source_factory(paths, config, rank, world_size)
+        self._planner = source_factory(paths, self._config, rank, world_size)
         self._paths = self._planner.paths
         # Sources with a token cache report its counters in a tail of each batch's aux vector.
         new_cache_stats = getattr(self._planner, "new_cache_stats", None)
@@ -83,7 +98,14 @@ class Loader:
         # DALI outputs of the last batches, kept alive a little longer than the tensors built
         # from them: on a GPU the padding kernels that read them are still queued on the stream.
         self._recent: deque = deque(maxlen=2)
-        self._host_pool = HostBufferPool()  # CPU device: recycled batch arrays (see .buffers)
+        self._ahead: Ahead | None = None  # the thread running the pipeline ahead of the loop
+        self._ahead_depth = prefetch
+        self._pending: deque = deque()  # finished batches of the last iteration not yet handed
+        self._stream = None  # the consumer's CUDA stream, captured when a pass starts
+        # CPU device: recycled batch arrays (see .buffers), enough for every batch in flight: the
+        # thread's queue, the one it makes, the iteration being handed out, the loop's own.
+        in_flight = (prefetch + 3) * config.batches_per_call
+        self._host_pool = HostBufferPool(max_buffers=3 * in_flight)
         self._stats = dict.fromkeys(
             ("batches", "rows", "tokens", "slots", "reads", "bytes", "pipeline_builds"), 0
         )
@@ -202,33 +224,53 @@ class Loader:
                 return
         self._build()
 
-    def _run(self):
-        if self._device_id is None:
-            return self._pipe.run()
-        return self._pipe.run(torch.cuda.current_stream(self._device))
+    def _run_step(self):
+        """One DALI iteration (in the ``Ahead`` thread): the finished batches on the CPU; on a
+        GPU DALI's outputs, finished on the consumer's thread and stream (see ``_next_batch``)."""
+        try:
+            if self._device_id is None:
+                return self._assemble(self._pipe.run())
+            return self._pipe.run(self._stream)
+        except StopIteration:  # must not escape as StopIteration into the consumer's generator
+            raise RuntimeError("the DALI pipeline ended before its plan") from None
 
-    def _finish(self, outputs) -> dict[str, torch.Tensor]:
-        if self._device_id is not None:
+    def _assemble(self, outputs) -> list[tuple[dict[str, torch.Tensor], np.ndarray, object]]:
+        """The batches of one DALI iteration (one per sample), each with its ``meta`` and cache
+        tail for ``_account``."""
+        t0 = time.perf_counter()
+        gpu = self._device_id is not None
+        if gpu:
             self._recent.append(outputs)
-        tokens, aux = first_sample(outputs[0]), first_sample(outputs[1]).numpy()
-        tail = 0
-        if self._cache is not None:
-            aux, tail = self._cache.strip(aux)
-        meta = aux[:N_META]
-        width = int(meta[META["width"]])
-        if self._device_id is None:
-            _, lengths, index = split_aux(aux)
-            batch = finish_numpy(
-                tokens.numpy(), lengths, index, width, self._spec, pool=self._host_pool
-            )
-        else:
-            device_aux = first_sample(outputs[2])
-            _, lengths, index = split_aux(device_aux[: device_aux.shape[0] - tail])
-            batch = finish_torch(tokens, lengths, index, width, self._spec)
-        if self._cache is not None and "labels" in batch and not self._spec.packing:
-            # Rows standing in for unreadable raw files (index -1) must not train the model.
-            batch["labels"].masked_fill_((batch["index"] < 0)[:, None], IGNORE_INDEX)
-        rows = int(meta[META["rows"]])
+        batches = []
+        for j in range(len(outputs[1])):
+            aux = np.asarray(outputs[1][j])  # the host copy, on a GPU too: no device sync
+            tail = None
+            if self._cache is not None:
+                n = tail_length(aux)
+                aux, tail = aux[: aux.shape[0] - n], aux[aux.shape[0] - n :].copy()
+            meta = aux[:N_META]
+            width = int(meta[META["width"]])
+            if gpu:
+                device_aux = torch.from_dlpack(outputs[2][j])
+                _, lengths, index = split_aux(device_aux[: aux.shape[0]])
+                tokens = torch.from_dlpack(outputs[0][j])
+                batch = finish_torch(tokens, lengths, index, width, self._spec)
+            else:
+                _, lengths, index = split_aux(aux)
+                ids = np.asarray(outputs[0][j])  # zero-copy; keeps DALI's buffer alive
+                batch = finish_host(ids, lengths, index, width, self._spec, pool=self._host_pool)
+            if self._cache is not None and "labels" in batch and not self._spec.packing:
+                # Rows standing in for unreadable raw files (index -1) must not train the model.
+                batch["labels"].masked_fill_((batch["index"] < 0)[:, None], IGNORE_INDEX)
+            batches.append((batch, meta.copy(), tail))
+        self._times["finish_s"] += time.perf_counter() - t0
+        return batches
+
+    def _account(self, meta: np.ndarray, tail: np.ndarray | None) -> None:
+        """Count a batch as it is handed out, so counters describe batches received."""
+        if tail is not None:
+            self._cache.record(tail)
+        rows, width = int(meta[META["rows"]]), int(meta[META["width"]])
         self._stats["batches"] += 1
         self._stats["rows"] += rows
         self._stats["tokens"] += int(meta[META["tokens"]])
@@ -236,7 +278,25 @@ class Loader:
         self._stats["reads"] += int(meta[META["reads"]])
         self._stats["bytes"] += int(meta[META["bytes"]])
         self._times["gather_s"] += int(meta[META["gather_ns"]]) * 1e-9
-        return batch
+
+    def _next_batch(self) -> tuple:
+        """The next finished batch of the pipeline, from the background thread (started on the
+        first request after a build or reset; it runs the pass's remaining iterations)."""
+        if not self._pending:
+            if self._ahead is None:
+                if self._device_id is not None:
+                    # DALI binds the outputs to the consumer's stream, captured on its thread.
+                    self._stream = torch.cuda.current_stream(self._device)
+                epoch, start, done = self._pipe_pos
+                per_call = self._config.batches_per_call
+                assert done % per_call == 0, "a pass starts on an iteration boundary"
+                runs = -(-(self._batches(epoch, start) - done) // per_call)
+                self._ahead = Ahead(self._run_step, runs, self._ahead_depth, "rrweb-dali-loader")
+            item = self._ahead.get()
+            self._pending.extend(item if self._device_id is None else self._assemble(item))
+            if self._ahead.remaining == 0:
+                self._ahead = None  # its thread has ended; the next pass starts another
+        return self._pending.popleft()
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         self._position_pipeline()
@@ -247,14 +307,9 @@ class Loader:
             return
         while k < total:
             t0 = time.perf_counter()
-            try:
-                outputs = self._run()
-            except StopIteration:
-                raise RuntimeError("the DALI pipeline ended before its plan") from None
-            t1 = time.perf_counter()
-            batch = self._finish(outputs)
-            self._times["wait_s"] += t1 - t0
-            self._times["finish_s"] += time.perf_counter() - t1
+            batch, meta, tail = self._next_batch()
+            self._times["wait_s"] += time.perf_counter() - t0
+            self._account(meta, tail)
             k += 1
             self._pipe_pos = (epoch, start, k)
             # The position is updated before the batch is handed out, so state_dict(), stats()
@@ -304,6 +359,10 @@ class Loader:
 
     def close(self) -> None:
         """Shut the DALI pipeline (and its worker processes) down; iterating again rebuilds it."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.stop()  # before the pipeline it runs goes away
+        self._pending.clear()
         pipe, self._pipe = self._pipe, None
         self._recent.clear()
         if pipe is not None:
@@ -346,6 +405,7 @@ def make_loader(
     position_ids: bool = False,
     prefetch: int = 2,
     num_threads: int = 2,
+    batches_per_call: int | None = None,
     parallel: bool | None = None,
     py_workers: int | None = None,
     raw: str | Path | list | None = None,
@@ -367,6 +427,11 @@ def make_loader(
     Packing mode (``packing=L``): ``batch_size`` dense rows of ``L`` tokens; see
     ``external_source.packing`` and the README for its outputs (``position_ids``,
     ``document_ids``, ``cu_seqlens``, ``index`` per segment).
+
+    Overlap: ``batches_per_call`` training batches make one DALI iteration (default: about
+    ``ROWS_PER_CALL`` = 512 rows; DALI's cost per iteration is then shared); DALI runs ``prefetch``
+    iterations ahead on ``num_threads`` threads, and a background thread of the loader runs the
+    iterations (and on the CPU the padding) up to ``prefetch`` more ahead of the training loop.
 
     ``rank``/``world_size`` default to torchrun's environment, else 0 of 1; ``device="cuda"`` uses
     ``LOCAL_RANK``'s GPU. ``device="cpu"`` runs the same DALI graph CPU-only. ``parallel=True``
@@ -394,6 +459,8 @@ def make_loader(
     if device != "cpu" and not torch.cuda.is_available():
         raise RuntimeError(f"device={device!r} but torch sees no CUDA device; use device='cpu'")
     rank, world_size = rank_and_world(rank, world_size)
+    if batches_per_call is None:
+        batches_per_call = max(1, ROWS_PER_CALL // batch_size)
     if parallel is None:
         parallel = raw is not None
     if py_workers is None:
@@ -411,6 +478,7 @@ def make_loader(
         pad_multiple=pad_multiple,
         max_length=max_length,
         packing=packing,
+        batches_per_call=batches_per_call,
     )
     spec = OutputSpec(
         dtype=dtype, labels=labels, position_ids=position_ids, packing=packing is not None

@@ -1,27 +1,33 @@
 """The DALI graph of the loader, and the vectorised padding step that completes it on the device.
 
-Graph (one DALI "sample" per training batch, see ``external_source.source`` for why)::
+Graph (one DALI sample per training batch, ``batches_per_call`` samples per iteration; see
+``external_source.source`` for why)::
 
-    external_source(BatchSource, batch_info) -> tokens uint16 [T+1] | aux int64 (meta, lengths, ids)
+    external_source(BatchSource, batch_info) -> tokens uint16 | aux int64 (meta, lengths, ids)
       tokens.gpu(), aux.gpu()            <- only when a GPU is used (aux also stays on the host)
-      cast(tokens -> int64 | int32)      <- on the device
-    outputs -> torch through DLPack, bound to torch's current CUDA stream
+      cast(tokens -> int64 | int32)      <- on the device (DALI's threads on the CPU device)
+    outputs -> torch through DLPack (bound to torch's current CUDA stream), zero-copy
 
-Tokens cross to the device unpadded, as ``uint16``. Where the padding happens (measured on the
-2-core dev machine, DALI 2.4 CPU-only):
+On a GPU the tokens cross unpadded, as ``uint16``, and :func:`finish_torch` pads them: a few
+torch kernels (cumsum, compare, where, index) on torch's current stream with no host sync, queued
+behind the model's work. On the CPU device the source lays the rows out already padded
+(``pad_on_host``), so the cast output *is* ``input_ids`` and :func:`finish_host` only builds the
+mask (and labels, positions) with fills into recycled buffers. Measured on the 2-core dev machine
+(DALI 2.4 CPU-only), bs 64 x 2,048 tokens: the earlier graph (unpadded rows, cast, then numpy
+row copies into int64) took ~0.4-0.5 ms per batch after DALI; this one ~0.2.
+
+Where else the padding could happen, measured there:
 
 * ``fn.pad`` needs one DALI sample per row, and DALI costs ~6-8 us per sample it is handed: at
   bs 256 a per-session ``fn.pad`` graph gave 0.3-1.0x the rows/s of this flat graph (4 runs;
   ``bench/gpu_check.py`` repeats the probe on a GPU).
 * ``fn.multi_paste`` can scatter a flat buffer into rows inside DALI (regions of height 1), but its
   GPU kernel lays a grid of (distinct row ends) x (rows) patches, ~B^2 per batch, and on the CPU it
-  was 15-35% slower than the numpy rows below (int64 needs pasting int32 pairs).
-* So the padding is one vectorised gather after DALI. On a GPU, :func:`finish_torch`: a few torch
-  kernels (cumsum, compare, where, index) on torch's current stream with no host sync, queued
-  behind the model's work. On the CPU, :func:`finish_numpy`: one slice copy per row, 2-5x faster
-  than torch's CPU gather, index_put, masked_scatter or pad_sequence there.
+  was 15-35% slower than numpy row copies (int64 needs pasting int32 pairs).
+* A mask from DALI arithmetic (``ramp < lengths`` with broadcasting, or ``ids != 0``) cost
+  ~0.35 ms more per bs-64 iteration than the numpy fill, on the CPU.
 
-Both produce the same tensors (a test checks it) and pad with ``PAD_ID`` (0).
+Both paths produce the same tensors (a test checks it) and pad with ``PAD_ID`` (0).
 """
 
 from __future__ import annotations
@@ -72,12 +78,13 @@ def build_pipeline(
     Outputs: the cast tokens and ``aux`` on the host; with a GPU also ``aux`` on the device (its
     lengths and ids feed the padding kernels; the host copy gives the batch width without a
     device-to-host sync). The executor is DALI's default dynamic one: it keeps ``prefetch``
-    batches in flight ahead of the consumer (the source runs on the calling thread, or in
-    ``py_workers`` spawned processes with ``parallel=True``; copy and cast on DALI's threads and
-    stream), so the next batches are read, copied and cast while the model computes.
+    iterations in flight ahead of ``run()`` (the source runs on the thread calling ``run()``, the
+    loader's background thread, or in ``py_workers`` spawned processes with ``parallel=True``;
+    copy and cast on DALI's threads and stream). With the dynamic executor an output buffer is
+    reused only once nothing refers to it, so the tensors handed out may be DALI's own.
     """
     pipe = Pipeline(
-        batch_size=1,
+        batch_size=source.config.batches_per_call,  # one sample per training batch
         num_threads=num_threads,
         device_id=device_id,
         prefetch_queue_depth=prefetch,
@@ -106,45 +113,32 @@ def build_pipeline(
     return pipe
 
 
-def first_sample(tensor_list) -> torch.Tensor:
-    """The only sample of a DALI output as a torch tensor, zero-copy through DLPack.
-
-    For GPU outputs torch hands its current stream to DALI's ``__dlpack__``, which orders the
-    tensor's use after DALI's work on that stream.
-    """
-    return torch.from_dlpack(tensor_list.as_tensor())[0]
-
-
-def finish_numpy(
-    tokens: np.ndarray,
+def finish_host(
+    ids: np.ndarray,
     lengths: np.ndarray,
     index: np.ndarray,
     width: int,
     spec: OutputSpec,
     pool: HostBufferPool | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Host version of the padding step (CPU device): per-row slice copies of the flat rows.
+    """Host version of the padding step (CPU device), for rows the source padded (``pad_on_host``)
+    and DALI cast: ``ids`` (``[B * width]``, the output type) becomes ``input_ids`` as it is,
+    zero-copy; this builds the mask (and labels, positions) from the lengths.
 
-    With a ``pool`` the arrays are recycled buffers (see :mod:`.buffers`: fresh pages cost
-    several times the copy); every element is written, so no stale data survives. (Padding in
-    the source instead, at uint16 width before the cast, was measured no faster here.)
+    With a ``pool`` the new arrays are recycled buffers (see :mod:`.buffers`: fresh pages cost
+    several times the fill); every element is written, so no stale data survives.
     """
     if spec.packing:
-        return _packed_numpy(tokens, lengths, index, width, spec, pool)
+        return _packed_numpy(ids, lengths, index, width, spec, pool)
     take = pool.take if pool is not None else np.empty
     dtype = np.dtype(spec.dtype)
     rows = lengths.size
-    row_lengths = lengths.tolist()
+    ids = ids.reshape(rows, width)
+    short = [(b, n) for b, n in enumerate(lengths.tolist()) if n < width]
     mask = take((rows, width), dtype)
     mask.fill(1)  # a memset-speed fill, then zero the pad tails: ~3x faster than a comparison
-    ids = take((rows, width), dtype)
-    offset = 0
-    for b, n in enumerate(row_lengths):  # one pass over every element; measured fastest
-        ids[b, :n] = tokens[offset : offset + n]
-        if n < width:
-            ids[b, n:] = PAD_ID
-            mask[b, n:] = 0
-        offset += n
+    for b, n in short:
+        mask[b, n:] = 0
     out = {
         "input_ids": ids,
         "attention_mask": mask,
@@ -154,7 +148,7 @@ def finish_numpy(
     if spec.labels:
         labels = take((rows, width), dtype)
         np.copyto(labels, ids)
-        for b, n in enumerate(row_lengths):
+        for b, n in short:
             labels[b, n:] = IGNORE_INDEX
         out["labels"] = labels
     if spec.position_ids:
