@@ -182,7 +182,16 @@ class BatchSource:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        runtime = ("_reader", "_capped", "_rows", "_plans", "_counters", "_times", "_scratch", "_zeros")
+        runtime = (
+            "_reader",
+            "_capped",
+            "_rows",
+            "_plans",
+            "_counters",
+            "_times",
+            "_scratch",
+            "_zeros",
+        )
         for key in runtime:
             state.pop(key)
         return state
