@@ -65,6 +65,7 @@ def assert_same_batches(a, b):
         {"labels": True, "position_ids": True},
         {"packing": 4096, "labels": True},
         {"max_length": 5000, "pad_to": 5000, "dtype": "int32"},
+        {"batches_per_call": 3, "labels": True},  # 3 batches, each with its cache tail, a call
     ],
 )
 def test_raw_yields_the_tokens_of_shards_preprocessed_with_truncate(
@@ -77,6 +78,8 @@ def test_raw_yields_the_tokens_of_shards_preprocessed_with_truncate(
     for _ in range(2):  # a cold epoch, then a warm one
         assert_same_batches(collect(from_shards), collect(from_raw))
     assert from_raw.state_dict() == from_shards.state_dict()
+    epochs = from_raw.cache_stats()["epochs"]
+    assert [epochs[e]["batches"] for e in ("0", "1")] == [len(from_raw)] * 2
 
 
 def test_second_epoch_and_second_run_hit_the_cache(corpus, tmp_path):

@@ -429,7 +429,7 @@ def make_loader(
     ``document_ids``, ``cu_seqlens``, ``index`` per segment).
 
     Overlap: ``batches_per_call`` training batches make one DALI iteration (default: about
-    ``ROWS_PER_CALL`` = 512 rows; DALI's cost per iteration is then shared); DALI runs ``prefetch``
+    ``ROWS_PER_CALL`` = 512 rows, DALI's cost per iteration is then shared; 1 in raw mode); DALI runs ``prefetch``
     iterations ahead on ``num_threads`` threads, and a background thread of the loader runs the
     iterations (and on the CPU the padding) up to ``prefetch`` more ahead of the training loop.
 
@@ -460,7 +460,9 @@ def make_loader(
         raise RuntimeError(f"device={device!r} but torch sees no CUDA device; use device='cpu'")
     rank, world_size = rank_and_world(rank, world_size)
     if batches_per_call is None:
-        batches_per_call = max(1, ROWS_PER_CALL // batch_size)
+        # Raw mode's cost per batch is tokenizing (when cold), far above DALI's per iteration;
+        # one batch per call keeps its worker processes' calls small and balanced.
+        batches_per_call = 1 if raw is not None else max(1, ROWS_PER_CALL // batch_size)
     if parallel is None:
         parallel = raw is not None
     if py_workers is None:
