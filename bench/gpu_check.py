@@ -91,7 +91,9 @@ def run_checks(root: Path, device: str) -> dict:
 
     cpu = make_loader(root, 64, device="cpu", seed=1, labels=True, position_ids=True)
     dev = make_loader(root, 64, device=device, seed=1, labels=True, position_ids=True)
-    for a, b in zip(cpu, dev, strict=True):
+    held = list(dev)  # every batch kept to the end: none may change after it was handed out
+    _sync(device)
+    for a, b in zip(cpu, held, strict=True):
         assert a.keys() == b.keys()
         for k in a:
             assert torch.equal(a[k], b[k].cpu()), k
@@ -247,6 +249,9 @@ def run_timings(root: Path, device: str, quick: bool, workers: int, repeat: int)
         batches = max(20, (8000 if quick else 40000) // bs)
         cases = {
             "dali padded": lambda bs=bs: make_loader(root, bs, device=device),
+            "dali padded 1 per call": lambda bs=bs: make_loader(
+                root, bs, device=device, batches_per_call=1
+            ),
             "dali padded bucketing": lambda bs=bs: make_loader(
                 root, bs, device=device, bucketing=True
             ),

@@ -85,3 +85,23 @@ def test_stop_waits_for_the_item_in_production():
     threading.Timer(0.2, release.set).start()
     ahead.stop()  # must not return while produce() still runs (it uses the pipeline)
     assert finished.is_set()
+
+
+def test_stop_from_the_producer_thread_does_not_join_itself():
+    """A loader's finalizer can run on the producer's thread; stop() there must not raise."""
+    box = {}
+
+    def produce():
+        try:
+            box["ahead"].stop()
+        except Exception as error:  # joining its own thread would raise here
+            box["error"] = error
+        return 1
+
+    box["ahead"] = Ahead(produce, count=3, depth=1, name="self-stopping")
+    deadline = time.monotonic() + 10
+    while any(t.name == "self-stopping" for t in threading.enumerate()):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert "error" not in box
+    box["ahead"].stop()

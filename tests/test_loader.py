@@ -396,3 +396,25 @@ def test_a_source_error_reaches_the_training_loop(dataset):
     for a, b in zip(got, good, strict=False):
         assert torch.equal(a["index"], b["index"])
     loader.close()
+
+
+def test_a_dropped_loader_is_closed_and_its_thread_ends(dataset):
+    """The background thread must not keep a loader the program dropped (with its pipeline)."""
+    import gc
+    import threading
+    import time
+    import weakref
+
+    root, _ = dataset
+    loader = make_loader(root, 8, device="cpu", seed=1, batches_per_call=1)
+    for _ in loader:
+        break  # the thread is now blocked, its queue full
+    assert any(t.name == "rrweb-dali-loader" for t in threading.enumerate())
+    alive = weakref.ref(loader)
+    del loader
+    gc.collect()
+    assert alive() is None
+    deadline = time.monotonic() + 10
+    while any(t.name == "rrweb-dali-loader" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the loader's thread outlived the loader"
+        time.sleep(0.05)

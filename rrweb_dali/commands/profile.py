@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rrweb_dali.commands._args import positive_int
 from rrweb_dali.commands._table import format_kv
 
 
@@ -47,8 +48,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bucketing", action="store_true", help="group similar lengths in a batch")
     p.add_argument("--max-length", type=int, default=None, help="cut sessions to this many tokens")
     p.add_argument("--packing", type=int, default=None, help="pack sessions into rows of L tokens")
-    p.add_argument("--prefetch", type=int, default=2, help="DALI prefetch queue depth")
-    p.add_argument("--num-threads", type=int, default=2, help="DALI CPU threads")
+    p.add_argument(
+        "--prefetch",
+        type=positive_int,
+        default=2,
+        help="DALI iterations prepared ahead, in DALI and again in the loader's thread",
+    )
+    p.add_argument(
+        "--batches-per-call",
+        type=positive_int,
+        default=None,
+        help="training batches per DALI iteration (default: about 512 rows)",
+    )
+    p.add_argument("--num-threads", type=positive_int, default=2, help="DALI CPU threads")
     p.add_argument(
         "--parallel", action="store_true", help="run the batch source in worker processes"
     )
@@ -79,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             "max_length": args.max_length,
             "packing": args.packing,
             "prefetch": args.prefetch,
+            "batches_per_call": args.batches_per_call,
             "num_threads": args.num_threads,
             "parallel": args.parallel,
             "py_workers": args.py_workers,

@@ -86,8 +86,11 @@ class Ahead(Generic[T]):
         return item
 
     def stop(self) -> None:
-        """Discard what is queued and wait for the producer to finish its current item."""
+        """Discard what is queued and wait for the producer to finish its current item (from the
+        producer's own thread, as a finalizer may run there, only ask it to stop)."""
         self._stopping.set()
+        if threading.current_thread() is self._thread:
+            return
         while self._thread.is_alive():
             self._drain()
             self._thread.join(timeout=_POLL_S)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -52,6 +53,14 @@ logger = logging.getLogger(__name__)
 # it fell to noise: bs 64 gave 75k samples/s with 1 batch per call, 90-98k with 4, 97-107k with 8;
 # bs 256 103-111k with 1, 110-131k with 2, and worse again with 8 (16 MB per call).
 ROWS_PER_CALL = 512
+
+
+def _call_alive(method: weakref.WeakMethod):
+    """Call a weakly referenced method; its object gone, end the producer."""
+    bound = method()
+    if bound is None:
+        raise RuntimeError("the loader was garbage-collected")
+    return bound()
 
 
 class Loader:
@@ -291,7 +300,12 @@ class Loader:
                 per_call = self._config.batches_per_call
                 assert done % per_call == 0, "a pass starts on an iteration boundary"
                 runs = -(-(self._batches(epoch, start) - done) // per_call)
-                self._ahead = Ahead(self._run_step, runs, self._ahead_depth, "rrweb-dali-loader")
+                # A weak reference: a thread holding the loader would keep a dropped loader (and
+                # its pipeline and worker processes) alive; this way ``__del__`` still closes it.
+                step = weakref.WeakMethod(self._run_step)
+                self._ahead = Ahead(
+                    lambda: _call_alive(step), runs, self._ahead_depth, "rrweb-dali-loader"
+                )
             item = self._ahead.get()
             self._pending.extend(item if self._device_id is None else self._assemble(item))
             if self._ahead.remaining == 0:
@@ -323,9 +337,11 @@ class Loader:
     def stats(self) -> dict:
         """Counters since construction.
 
-        Batches, rows, real tokens, padded slots, padding efficiency, session pieces read, bytes
-        gathered, and seconds spent gathering (in the source, wherever it ran), waiting for DALI,
-        padding (finish) and building pipelines.
+        Batches, rows, real tokens, padded slots, padding efficiency, session pieces read and
+        bytes gathered, counted as the loop receives each batch; and seconds spent gathering (in
+        the source, wherever it ran), waiting in ``next(loader)`` (``wait_s``), completing
+        batches after DALI (``finish_s``: the mask on the CPU device, in the background thread;
+        launching the padding kernels on a GPU) and building pipelines.
 
         Read-only: safe inside a ``for batch in loader`` loop and from another thread (the
         profiler samples it twice a second).

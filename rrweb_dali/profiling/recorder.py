@@ -34,8 +34,10 @@ LOADER_STAGE_NOTES = {
     "included); it includes the host copy",
     "host_copy": None,
     "h2d": None,
-    "pad": "Loader.stats() finish_s: padding to [B, L] after the pipeline; on a GPU it is the "
-    "time to launch the device-side gather (the kernels run asynchronously)",
+    "pad": "Loader.stats() finish_s: the step after the pipeline that completes a batch; on the "
+    "CPU device the mask (and labels, positions) for rows the source padded, in the loader's "
+    "background thread; on a GPU the time to launch the device-side gather (the kernels run "
+    "asynchronously)",
     "null": "host_copy is part of read (one concatenate is the copy); h2d happens inside the DALI "
     "graph and is not timed on its own: both are null, not estimated",
 }
