@@ -89,9 +89,10 @@ def test_stop_waits_for_the_item_in_production():
 
 def test_stop_from_the_producer_thread_does_not_join_itself():
     """A loader's finalizer can run on the producer's thread; stop() there must not raise."""
-    box = {}
+    box, ready = {}, threading.Event()
 
     def produce():
+        ready.wait(5)
         try:
             box["ahead"].stop()
         except Exception as error:  # joining its own thread would raise here
@@ -99,6 +100,7 @@ def test_stop_from_the_producer_thread_does_not_join_itself():
         return 1
 
     box["ahead"] = Ahead(produce, count=3, depth=1, name="self-stopping")
+    ready.set()
     deadline = time.monotonic() + 10
     while any(t.name == "self-stopping" for t in threading.enumerate()):
         assert time.monotonic() < deadline
