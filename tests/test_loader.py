@@ -418,3 +418,42 @@ def test_a_dropped_loader_is_closed_and_its_thread_ends(dataset):
     while any(t.name == "rrweb-dali-loader" for t in threading.enumerate()):
         assert time.monotonic() < deadline, "the loader's thread outlived the loader"
         time.sleep(0.05)
+
+
+def test_the_gpu_branch_of_batch_assembly_equals_the_cpu_one(dataset):
+    """The GPU path's assembly (unpadded rows, DLPack, ``finish_torch``) run on host arrays that
+    stand in for the GPU graph's outputs of one 3-batch iteration: the same batches as the CPU
+    loader. (The real device run is ``bench/gpu_check.py``.)"""
+    from external_source.cache_stats import CacheStats, pack_tail
+    from external_source.token_cache import COUNTER_FIELDS, GAUGE_FIELDS
+    from rrweb_dali.loader.loader import Loader
+
+    root, _ = dataset
+    cfg = SourceConfig(batch_size=8, seed=4, batches_per_call=3)
+    spec = OutputSpec(labels=True, position_ids=True)
+    expected = list(Loader(root, cfg, spec, device_id=None))[:3]
+    tokens, aux = BatchSource(root, cfg)(0)  # unpadded rows, as the GPU graph gets them
+    outputs = (
+        [t.astype(np.int64) for t in tokens],
+        aux,
+        aux,
+    )  # cast tokens, host aux, "device" aux
+    device_path = Loader(root, cfg, spec, device_id=None)
+    device_path._device_id = 0  # take the device branch, with CPU tensors
+    got = device_path._assemble(outputs)
+    assert len(got) == 3
+    for (batch, meta, tail), want in zip(got, expected, strict=True):
+        assert tail is None and int(meta[META["rows"]]) == 8
+        assert batch.keys() == want.keys()
+        for k in want:
+            assert torch.equal(batch[k], want[k]), k
+    # Raw mode appends a cache tail to every batch's aux: stripped before the device's lengths.
+    zeros = [0] * (len(COUNTER_FIELDS) + len(GAUGE_FIELDS))
+    tails = [pack_tail(0, 1, zeros, zeros, [(7, "truncated")]) for _ in aux]
+    with_tails = [np.concatenate([a, t]) for a, t in zip(aux, tails, strict=True)]
+    device_path._cache = CacheStats([])
+    got = device_path._assemble((outputs[0], with_tails, with_tails))
+    for (batch, _, tail), want, sent in zip(got, expected, tails, strict=True):
+        assert np.array_equal(tail, sent)
+        assert torch.equal(batch["input_ids"], want["input_ids"])
+        assert torch.equal(batch["lengths"], want["lengths"])
