@@ -395,6 +395,14 @@ def test_a_source_error_reaches_the_training_loop(dataset):
     good = Loader(root, cfg, Spec(), device_id=None)
     for a, b in zip(got, good, strict=False):
         assert torch.equal(a["index"], b["index"])
+    # The failed pipeline was closed; the next pass rebuilds it at the next batch not received,
+    # and so meets the same error again (not a stale thread's leftovers).
+    assert loader._pipe is None
+    with pytest.raises(Exception, match="shard unreadable"):
+        for b in loader:
+            got.append(b)
+    assert loader.stats()["batches"] == len(got) <= 5
+    assert loader.stats()["pipeline_builds"] == 2
     loader.close()
 
 

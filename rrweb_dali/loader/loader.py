@@ -306,7 +306,13 @@ class Loader:
                 self._ahead = Ahead(
                     lambda: _call_alive(step), runs, self._ahead_depth, "rrweb-dali-loader"
                 )
-            item = self._ahead.get()
+            try:
+                item = self._ahead.get()
+            except BaseException:
+                # After a failed iteration the pipeline's state is unknown: the next pass
+                # rebuilds it at the position of the batches received so far.
+                self.close()
+                raise
             self._pending.extend(item if self._device_id is None else self._assemble(item))
             if self._ahead.remaining == 0:
                 self._ahead = None  # its thread has ended; the next pass starts another
@@ -445,9 +451,11 @@ def make_loader(
     ``document_ids``, ``cu_seqlens``, ``index`` per segment).
 
     Overlap: ``batches_per_call`` training batches make one DALI iteration (default: about
-    ``ROWS_PER_CALL`` = 512 rows, DALI's cost per iteration is then shared; 1 in raw mode); DALI runs ``prefetch``
-    iterations ahead on ``num_threads`` threads, and a background thread of the loader runs the
-    iterations (and on the CPU the padding) up to ``prefetch`` more ahead of the training loop.
+    ``ROWS_PER_CALL`` = 512 rows, so DALI's cost per iteration is shared; 1 in raw mode). DALI
+    runs ``prefetch`` iterations ahead on ``num_threads`` threads, and a background thread of the
+    loader runs the iterations (and on the CPU the padding) up to ``prefetch`` more ahead of the
+    training loop. An error there is raised by ``next(loader)``; iterating again rebuilds the
+    pipeline at the next batch not received.
 
     ``rank``/``world_size`` default to torchrun's environment, else 0 of 1; ``device="cuda"`` uses
     ``LOCAL_RANK``'s GPU. ``device="cpu"`` runs the same DALI graph CPU-only. ``parallel=True``
