@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rrweb_dali.commands._args import positive_int
+from rrweb_dali.commands._args import add_no_progress, positive_int
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
 from rrweb_dali.preprocess import PlanMismatch, PreprocessOptions, PreprocessResult, preprocess
@@ -56,11 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="Ray cluster to join, e.g. ray://head:10001 (default: start a local Ray)",
     )
-    run.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no progress bar (shown on stderr only when it is a terminal)",
-    )
+    add_no_progress(run)
     out = p.add_argument_group("what to write (recorded in the manifest; fixed per --out)")
     out.add_argument(
         "--max-tokens",

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import sys
 
-from rrweb_dali.commands._args import positive_int
+from rrweb_dali.commands._args import add_no_progress, positive_int
 from rrweb_dali.commands._table import format_kv
 
 DEFAULT_SESSIONS = 31951
@@ -39,11 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="parallel workers (default: every usable CPU)",
     )
-    p.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no progress bar (shown on stderr only when it is a terminal)",
-    )
+    add_no_progress(p)
     p.set_defaults(func=main)
 
 

@@ -8,18 +8,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from rrweb_dali.commands._args import add_no_progress, positive_int
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
 
 if TYPE_CHECKING:
     from external_source.warm import WarmResult
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,14 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--cache-bytes",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="size limit of the cache; the oldest segments are evicted past it (default: none)",
     )
     p.add_argument(
         "--workers",
         metavar="N",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="worker processes (default: every usable CPU)",
     )
@@ -59,13 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     for name in ("bytes", "depth", "events"):
         p.add_argument(
-            f"--max-{name}", metavar="N", type=_positive, default=None, help=f"read limit, {same}"
+            f"--max-{name}",
+            metavar="N",
+            type=positive_int,
+            default=None,
+            help=f"read limit, {same}",
         )
-    p.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no progress bar (shown on stderr only when it is a terminal)",
-    )
+    add_no_progress(p)
     p.set_defaults(func=main)
 
 
