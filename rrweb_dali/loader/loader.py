@@ -104,8 +104,8 @@ class Loader:
         self._epoch, self._start, self._k = 0, 0, 0
         self._pipe = None
         self._pipe_pos = (0, 0, 0)  # (epoch, start, batches delivered) of the pipeline
-        # DALI outputs of the last batches, kept alive a little longer than the tensors built
-        # from them: on a GPU the padding kernels that read them are still queued on the stream.
+        # DALI outputs of the last two iterations, kept alive a little longer than the tensors
+        # built from them: on a GPU the padding kernels that read them are still queued.
         self._recent: deque = deque(maxlen=2)
         self._ahead: Ahead | None = None  # the thread running the pipeline ahead of the loop
         self._ahead_depth = prefetch
