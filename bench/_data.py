@@ -159,7 +159,7 @@ def machine() -> dict:
 
     import psutil
 
-    from rrweb_dali.preprocess.executor import available_cpus
+    from rrweb_dali.parallel import available_cpus
 
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

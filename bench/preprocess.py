@@ -38,8 +38,9 @@ import psutil  # noqa: E402
 
 from bench._data import machine, synth_corpus  # noqa: E402
 from external_source.reader import ShardReader  # noqa: E402
-from rrweb_dali.preprocess import PreprocessOptions, discover, preprocess  # noqa: E402
-from rrweb_dali.preprocess.executor import available_cpus  # noqa: E402
+from rrweb_dali.ingest.discover import discover  # noqa: E402
+from rrweb_dali.parallel import available_cpus  # noqa: E402
+from rrweb_dali.preprocess import PreprocessOptions, preprocess  # noqa: E402
 from rrweb_dali.shards.format import HEADER_SIZE  # noqa: E402
 
 DEFAULT_REAL = _REPO.parent / "shared" / "corpus" / "recorded"

@@ -178,7 +178,7 @@ def variant_raw(job: dict) -> dict:
         py_workers=job["py_workers"],
     )
     make_s = time.perf_counter() - t0
-    out = {"make_loader_s": make_s, "py_workers": loader._options["py_workers"], "epochs": []}
+    out = {"make_loader_s": make_s, "py_workers": loader.pipeline.py_workers, "epochs": []}
     try:
         for label in ("raw-cold", "raw-warm"):
             meter = _meter(job, label, {"variant": "raw"})
@@ -197,8 +197,8 @@ def variant_raw(job: dict) -> dict:
 
 def variant_shards(job: dict) -> dict:
     from rrweb_dali.loader import make_loader
+    from rrweb_dali.parallel import available_cpus
     from rrweb_dali.preprocess import PreprocessOptions, preprocess
-    from rrweb_dali.preprocess.executor import available_cpus
 
     out_dir = Path(tempfile.mkdtemp(prefix="raw-shards-", dir=job["scratch"])) / "ds"
     options = PreprocessOptions(max_tokens=job["max_tokens"], overflow="truncate")
@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from rrweb_dali.preprocess.executor import available_cpus
+    from rrweb_dali.parallel import available_cpus
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     info = machine()

@@ -4,13 +4,13 @@ Free of DALI and torch imports, so it can be used (and tested) on its own: :clas
 gives zero-copy session views, :mod:`.sampling` and :mod:`.packing` are pure planning functions,
 :class:`BatchSource` is the ``external_source`` callable, :class:`LoaderState` the resume state.
 
-Raw mode (tokenizing rrweb files in the source, :mod:`.raw`) and its token cache
-(:mod:`.token_cache`, :mod:`.disk_cache`, :mod:`.warm`) are imported on first use, so the shard
-path does not load the reader and tokenizer.
+Raw mode (tokenizing rrweb files in the source, with a token cache: the :mod:`.raw` package) is
+imported on first use, so the shard path does not load the reader and tokenizer.
 """
 
 from typing import Any
 
+from external_source.options import PlanOptions, Transport
 from external_source.packing import PackPlan, plan_packing, row_segments
 from external_source.reader import ShardReader
 from external_source.sampling import (
@@ -22,29 +22,33 @@ from external_source.sampling import (
     padding_efficiency,
     steps_in_epoch,
 )
-from external_source.source import META_FIELDS, BatchSource, SourceConfig
-from external_source.state import LoaderState
+from external_source.source import BatchSource
+from external_source.state import LoaderState, LoaderStateError
 
 _LAZY = {
-    "CacheOptions": "external_source.token_cache",
-    "TokenCache": "external_source.token_cache",
-    "DiskCache": "external_source.disk_cache",
+    "CacheOptions": "external_source.raw",
+    "DiskCache": "external_source.raw",
     "RawBatchSource": "external_source.raw",
     "RawFiles": "external_source.raw",
+    "RawReader": "external_source.raw",
+    "TokenCache": "external_source.raw",
+    "raw_source_factory": "external_source.raw",
 }
 
 __all__ = [
-    "META_FIELDS",
     "BatchSource",
     "CacheOptions",
     "DiskCache",
     "LoaderState",
+    "LoaderStateError",
     "PackPlan",
+    "PlanOptions",
     "RawBatchSource",
     "RawFiles",
+    "RawReader",
     "ShardReader",
-    "SourceConfig",
     "TokenCache",
+    "Transport",
     "batch_positions",
     "bucket_by_length",
     "consumed_after",
@@ -52,6 +56,7 @@ __all__ = [
     "padded_width",
     "padding_efficiency",
     "plan_packing",
+    "raw_source_factory",
     "row_segments",
     "steps_in_epoch",
 ]

@@ -12,6 +12,7 @@ built on first use and kept, because every epoch plan needs all lengths anyway.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,6 +78,20 @@ class ShardReader:
     @property
     def tokenizer(self) -> dict:
         return self.manifests[0].tokenizer if self.manifests else {}
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the datasets' content: every shard's SHA-256 from the manifests, in order.
+
+        Saved with a loader's state, so that a state is never applied to another dataset (even
+        one with the same number of sessions). Computed from the manifests: nothing is hashed.
+        """
+        h = hashlib.sha256(b"rrweb-dali shards\0")
+        for manifest in self.manifests:
+            for info in manifest.shards:
+                h.update(f"{info.name}:{info.sha256}\n".encode())
+            h.update(b"\0")
+        return h.hexdigest()[:32]
 
     def __len__(self) -> int:
         return int(self._bounds[-1])

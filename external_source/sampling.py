@@ -11,14 +11,19 @@ steps* of ``world_size * batch_size`` positions; in every step rank ``r`` takes 
 of ``batch_size`` positions. After ``k`` steps exactly the first ``start + k * world_size *
 batch_size`` positions are consumed.
 
-Remainder policy (every rank always gets the same number of full batches, so a DDP job never
-hangs on a missing collective):
+Remainder policy, ``last_batch`` (every rank always gets the same number of batches of the same
+size, so a DDP job never hangs on a missing collective). When the units left, ``R``, do not fill a
+whole global step:
 
-* ``drop_last=True``: the tail that does not fill a whole global step is dropped (at most
-  ``world_size * batch_size - 1`` units per epoch; a different seed or epoch drops different ones).
-* ``drop_last=False``: the last global step is completed by wrapping around to the start of the
-  epoch sequence (as ``torch.utils.data.DistributedSampler`` does). Those units are seen twice in
-  that epoch; the ``index`` output of every batch shows which.
+* ``"short"`` (default, as ``DataLoader`` over ``torch.utils.data.DistributedSampler``): the last
+  step gives every rank ``ceil(R / world_size)`` units, so the last batch is short (the same size
+  on every rank); the positions past the end wrap to the start of the epoch sequence, so fewer
+  than ``world_size`` units are seen twice (none at world size 1).
+* ``"drop"``: the tail is dropped (at most ``world_size * batch_size - 1`` units per epoch; a
+  different seed or epoch drops different ones).
+* ``"wrap"``: the last step is filled to full batches by wrapping around to the start of the
+  epoch sequence (fixed shapes, for CUDA graphs and ``torch.compile``): up to
+  ``world_size * batch_size - 1`` units are seen twice in that epoch; ``index`` shows which.
 """
 
 from __future__ import annotations
@@ -77,27 +82,45 @@ def bucket_by_length(
 
 
 def steps_in_epoch(
-    total: int, start: int, batch_size: int, world_size: int, drop_last: bool
+    total: int, start: int, batch_size: int, world_size: int, last_batch: str = "short"
 ) -> int:
     """Global steps (= batches per rank) left in an epoch of ``total`` units from ``start``."""
     remaining = max(total - start, 0)
     step = batch_size * world_size
-    return remaining // step if drop_last else -(-remaining // step)
+    return remaining // step if last_batch == "drop" else -(-remaining // step)
+
+
+def batch_rows(
+    total: int, start: int, batch_size: int, world_size: int, step: int, last_batch: str = "short"
+) -> int:
+    """Rows of every rank's batch in global step ``step``: ``batch_size``, except in a short
+    last step (``last_batch="short"``), where the units left are shared out evenly."""
+    left = total - start - step * batch_size * world_size
+    if last_batch != "short" or left >= batch_size * world_size:
+        return batch_size
+    return -(-left // world_size)
 
 
 def batch_positions(
-    total: int, start: int, batch_size: int, world_size: int, rank: int, step: int
+    total: int,
+    start: int,
+    batch_size: int,
+    world_size: int,
+    rank: int,
+    step: int,
+    last_batch: str = "short",
 ) -> np.ndarray:
     """Positions in the epoch sequence of ``rank``'s batch in global step ``step``.
 
     Positions past the end wrap around to the start of the sequence (only in the final step of an
-    epoch with ``drop_last=False``).
+    epoch, with ``last_batch`` ``"short"`` or ``"wrap"``).
     """
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside world size {world_size}")
-    first = start + (step * world_size + rank) * batch_size
-    pos = np.arange(first, first + batch_size, dtype=np.int64)
-    if total > 0 and first + batch_size > total:
+    rows = batch_rows(total, start, batch_size, world_size, step, last_batch)
+    first = start + step * world_size * batch_size + rank * rows
+    pos = np.arange(first, first + rows, dtype=np.int64)
+    if total > 0 and first + rows > total:
         over = pos >= total
         pos[over] = (pos[over] - total) % total
     return pos

@@ -3,6 +3,20 @@
 Every file a user hands us either reads, or fails with a :class:`SessionError` whose ``reason``
 comes from the small fixed set :data:`REASONS`. Callers (the preprocessor, the raw loader) record
 the reason and go on with the next file: bad input never takes the process down.
+
+Any *other* exception raised while reading or tokenizing one file is a bug or an input shape
+nobody foresaw. Callers catch it too and record it under the closest existing reason
+(:func:`classify_unexpected`), so that the error reasons stay a small fixed set:
+
+============================  ===============  ==============================================
+exception                     reason           why
+============================  ===============  ==============================================
+``OSError``                   ``io_error``     the file could not be read
+``MemoryError``               ``too_large``    the file needs more memory than we have
+``RecursionError``            ``too_deep``     nesting beyond what a recursive step handles
+``UnicodeError``              ``not_json``     text that does not decode
+anything else                 ``not_rrweb``    it parsed, but its structure is not rrweb we know
+============================  ===============  ==============================================
 """
 
 from __future__ import annotations
@@ -45,3 +59,16 @@ class SessionError(ValueError):
 
     def __reduce__(self):  # picklable across worker processes
         return (SessionError, (self.reason, self.detail, self.path))
+
+
+def classify_unexpected(exc: BaseException) -> str:
+    """The error reason for an exception that is not a SessionError (see the module docstring)."""
+    if isinstance(exc, OSError):
+        return "io_error"
+    if isinstance(exc, MemoryError):
+        return "too_large"
+    if isinstance(exc, RecursionError):
+        return "too_deep"
+    if isinstance(exc, UnicodeError):
+        return "not_json"
+    return "not_rrweb"

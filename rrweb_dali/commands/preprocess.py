@@ -8,9 +8,9 @@ import sys
 from rrweb_dali.commands._args import add_no_progress, positive_int
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
+from rrweb_dali.parallel import available_cpus
 from rrweb_dali.preprocess import PlanMismatch, PreprocessOptions, PreprocessResult, preprocess
-from rrweb_dali.preprocess.executor import available_cpus
-from rrweb_dali.preprocess.windows import POLICIES
+from rrweb_dali.tokenizer.windows import POLICIES
 
 _DEFAULTS = PreprocessOptions()
 _LIMITS = ReadLimits()

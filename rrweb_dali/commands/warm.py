@@ -13,7 +13,7 @@ from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
 
 if TYPE_CHECKING:
-    from external_source.warm import WarmResult
+    from external_source.raw import WarmResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,9 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from external_source.raw import RawFiles
-    from external_source.token_cache import CacheOptions
-    from external_source.warm import warm
+    from external_source.raw import CacheOptions, RawFiles, warm
 
     given = {
         "max_bytes": args.max_bytes,

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rrweb_dali.preprocess.discover import PLAN_NAME, STATE_DIR, InputFile
+from rrweb_dali.ingest.discover import PLAN_NAME, STATE_DIR, InputFile
 from rrweb_dali.shards.format import ShardFormatError, ShardInfo
 from rrweb_dali.shards.manifest import (
     ERRORS_NAME,

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rrweb_dali.ingest import ReadLimits
-from rrweb_dali.preprocess.discover import STATE_DIR, discover
+from rrweb_dali.ingest.discover import STATE_DIR, discover
 from rrweb_dali.preprocess.executor import make_executor, run_with_progress
 from rrweb_dali.preprocess.plan import (
     Plan,
@@ -68,7 +68,6 @@ from rrweb_dali.preprocess.plan import (
     write_plan,
 )
 from rrweb_dali.preprocess.task import COUNTERS, GroupTask, TaskOptions, token_dtype
-from rrweb_dali.preprocess.windows import POLICIES
 from rrweb_dali.shards.format import ShardInfo
 from rrweb_dali.shards.manifest import (
     ERRORS_NAME,
@@ -77,6 +76,7 @@ from rrweb_dali.shards.manifest import (
     write_manifest,
 )
 from rrweb_dali.tokenizer import Tokenizer
+from rrweb_dali.tokenizer.windows import POLICIES
 
 logger = logging.getLogger(__name__)
 

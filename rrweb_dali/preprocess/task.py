@@ -7,19 +7,8 @@ parent is a small record (counts, shard infos, the group's error lines), never t
 
 Bad files never stop a group. A :class:`~rrweb_dali.errors.SessionError` is recorded with its
 reason. Any *other* exception raised while reading or tokenizing one file is a bug or an input shape
-nobody foresaw; it is recorded too, classified into the closest existing reason so that the error
-reasons stay a small fixed set:
-
-============================  ===============  ==============================================
-exception                     reason           why
-============================  ===============  ==============================================
-``OSError``                   ``io_error``     the file could not be read
-``MemoryError``               ``too_large``    the file needs more memory than we have
-``RecursionError``            ``too_deep``     nesting beyond what a recursive step handles
-``UnicodeError``              ``not_json``     text that does not decode
-anything else                 ``not_rrweb``    it parsed, but its structure is not rrweb we know
-============================  ===============  ==============================================
-
+nobody foresaw; it is recorded too, under the closest existing reason
+(:func:`~rrweb_dali.errors.classify_unexpected`, whose table is in :mod:`rrweb_dali.errors`).
 Such a line's ``detail`` starts with ``"unexpected <ExceptionType>"`` and the traceback travels
 back in :attr:`GroupResult.tracebacks` for the parent to log. Failures that are not about one file
 (the output disk is full) do stop the group, and with it the run; the groups finished before stay
@@ -39,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rrweb_dali.errors import SessionError
+from rrweb_dali.errors import SessionError, classify_unexpected
 from rrweb_dali.ingest import ReadLimits, load_session
 from rrweb_dali.preprocess.plan import done_record_path, shard_name
-from rrweb_dali.preprocess.windows import SKIPPED, SPLIT, TRUNCATED, apply_overflow
 from rrweb_dali.shards.format import DType, ShardInfo, ShardWriter
 from rrweb_dali.shards.manifest import SHARDS_DIR, write_json_atomic
 from rrweb_dali.tokenizer import Tokenizer
+from rrweb_dali.tokenizer.windows import SKIPPED, SPLIT, TRUNCATED, apply_overflow
 
 #: the counters of a done record, summed into the manifest's totals
 COUNTERS = (
@@ -105,19 +94,6 @@ def _tokenizer(max_text_bytes: int | None) -> Tokenizer:
 def token_dtype(tok: Tokenizer) -> DType:
     """The narrowest shard dtype that holds every token id of ``tok``."""
     return DType.of(np.uint16 if tok.vocab_size <= 1 << 16 else np.uint32)
-
-
-def classify_unexpected(exc: BaseException) -> str:
-    """The error reason for an exception that is not a SessionError (see the module docstring)."""
-    if isinstance(exc, OSError):
-        return "io_error"
-    if isinstance(exc, MemoryError):
-        return "too_large"
-    if isinstance(exc, RecursionError):
-        return "too_deep"
-    if isinstance(exc, UnicodeError):
-        return "not_json"
-    return "not_rrweb"
 
 
 def _error_line(relpath: str, status: str, reason: str, detail: str, salvaged: bool) -> dict:

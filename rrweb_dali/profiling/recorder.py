@@ -13,7 +13,6 @@ counters and never moves the loader's position.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import threading
@@ -63,25 +62,17 @@ def loader_cache(loader) -> dict | None:
 
 
 def describe_loader(loader) -> dict:
-    """Loader options for ``meta.json``: class, batches per epoch, rank, plan config, pipeline."""
+    """Loader options for ``meta.json``: the loader's own ``describe()`` when it has one (the
+    DALI loader does: plan, outputs, pipeline, dataset), else what any iterable tells."""
+    describe = getattr(loader, "describe", None)
+    if callable(describe):
+        return dict(describe())
     out: dict = {"class": f"{type(loader).__module__}.{type(loader).__qualname__}"}
     with contextlib.suppress(TypeError):
         out["batches_per_epoch"] = len(loader)
     for attr in ("rank", "world_size"):
         if hasattr(loader, attr):
             out[attr] = getattr(loader, attr)
-    config = getattr(loader, "config", None)
-    if dataclasses.is_dataclass(config):
-        out["config"] = dataclasses.asdict(config)
-    # The DALI loader keeps its pipeline settings private; read them when present.
-    for attr in ("_options", "_spec", "_device"):
-        value = getattr(loader, attr, None)
-        if dataclasses.is_dataclass(value):
-            out[attr[1:]] = dataclasses.asdict(value)
-        elif isinstance(value, dict):
-            out[attr[1:]] = dict(value)
-        elif value is not None:
-            out[attr[1:]] = str(value)
     return out
 
 

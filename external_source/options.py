@@ -1,0 +1,102 @@
+"""What decides the batches (:class:`PlanOptions`) and how they travel (:class:`Transport`).
+
+Two concerns, two dataclasses, each validating itself. The plan is what a saved state must agree
+on to resume exactly; the transport changes how batches cross into DALI, never which rows they
+hold, so two loaders that differ only in transport give the same batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+LAST_BATCH = ("short", "drop", "wrap")
+
+
+def _check_positive(owner: str, **values: int | None) -> None:
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{owner}.{name} must be an int, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{owner}.{name} must be at least 1, got {value}")
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The epoch plan: which units each batch of each rank holds, in which order.
+
+    ``last_batch`` is what happens to the end of an epoch that does not fill a whole global step
+    of ``world_size * batch_size`` units (see :mod:`external_source.sampling`): ``"short"`` (the
+    default, as ``DataLoader`` over a ``DistributedSampler``), ``"drop"`` or ``"wrap"``.
+    """
+
+    batch_size: int
+    seed: int = 0
+    shuffle: bool = True
+    last_batch: str = "short"
+    bucketing: bool = False
+    bucket_window: int = 16
+    pad_to: int | None = None  # fixed width; None pads each batch to its longest row
+    pad_multiple: int = 8
+    max_length: int | None = None
+    packing: int | None = None  # row length L of packing mode
+
+    def __post_init__(self) -> None:
+        _check_positive(
+            "PlanOptions",
+            batch_size=self.batch_size,
+            bucket_window=self.bucket_window,
+            pad_to=self.pad_to,
+            pad_multiple=self.pad_multiple,
+            max_length=self.max_length,
+            packing=self.packing,
+        )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"PlanOptions.seed must be a non-negative int, got {self.seed!r}")
+        if self.last_batch not in LAST_BATCH:
+            raise ValueError(f"last_batch must be one of {LAST_BATCH}, got {self.last_batch!r}")
+        if self.packing is not None and self.bucketing:
+            raise ValueError("bucketing and packing exclude each other: packed rows are all full")
+        if self.packing is not None and self.pad_to is not None:
+            raise ValueError("pad_to does not apply to packing: rows are always `packing` long")
+
+    @property
+    def cap(self) -> int | None:
+        """The most tokens taken from one session (its head is kept)."""
+        caps = [c for c in (self.max_length, self.pad_to) if c]
+        return min(caps) if caps else None
+
+    def plan_key(self, n_units: int) -> dict:
+        """What a saved state must agree on to resume (see :mod:`external_source.state`)."""
+        ordered = self.bucketing or self.packing is not None
+        return {
+            "sessions": int(n_units),
+            "shuffle": self.shuffle,
+            "bucketing": [self.batch_size, self.bucket_window] if self.bucketing else None,
+            "packing": self.packing,
+            "cap": self.cap if ordered else None,
+        }
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How a source hands batches to DALI (never which rows they hold).
+
+    ``pad_on_host``: padded-mode rows cross already padded to ``[B, L]`` (the CPU device, where
+    padding is a host copy anyway) instead of end to end (a GPU pads after the copy).
+    ``batches_per_call``: training batches per DALI iteration (one sample each), so DALI's fixed
+    cost per iteration is shared.
+    """
+
+    pad_on_host: bool = False
+    batches_per_call: int = 1
+
+    def __post_init__(self) -> None:
+        _check_positive("Transport", batches_per_call=self.batches_per_call)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,169 @@
+""":func:`make_loader`: keyword arguments -> the option dataclasses -> a :class:`Loader`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from external_source.options import PlanOptions, Transport
+from external_source.source import BatchSource
+from rrweb_dali.ingest import ReadLimits
+from rrweb_dali.loader.distributed import local_device_id, rank_and_world
+from rrweb_dali.loader.loader import Loader
+from rrweb_dali.loader.options import OutputOptions, PipelineOptions
+
+logger = logging.getLogger(__name__)
+
+# Default rows per DALI iteration (``batches_per_call`` = this // batch size, at least 1). DALI
+# costs ~0.2-0.25 ms per iteration on the 2-core dev machine whatever its size; shared by 512 rows
+# it fell to noise: bs 64 gave 75k samples/s with 1 batch per call, 90-98k with 4, 97-107k with 8;
+# bs 256 103-111k with 1, 110-131k with 2, and worse again with 8 (16 MB per call).
+ROWS_PER_CALL = 512
+
+
+def _last_batch(drop_last: bool, last_batch: str | None) -> str:
+    if last_batch is None:
+        return "drop" if drop_last else "short"
+    if drop_last and last_batch != "drop":
+        raise ValueError(f"drop_last=True contradicts last_batch={last_batch!r}")
+    return last_batch
+
+
+def make_loader(
+    shards: str | Path | list | None = None,
+    batch_size: int | None = None,
+    device: str = "cuda",
+    seed: int = 0,
+    rank: int | None = None,
+    world_size: int | None = None,
+    *,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    last_batch: str | None = None,
+    bucketing: bool = False,
+    bucket_window: int = 16,
+    pad_to: str | int = "batch",
+    pad_multiple: int = 8,
+    max_length: int | None = None,
+    packing: int | None = None,
+    dtype: str = "int64",
+    labels: bool = False,
+    position_ids: bool = False,
+    prefetch: int = 2,
+    num_threads: int = 2,
+    batches_per_call: int | None = None,
+    parallel: bool | None = None,
+    py_workers: int | None = None,
+    raw: str | Path | list | None = None,
+    cache_dir: str | Path | None = None,
+    max_tokens: int = 65536,
+    cache_bytes: int | None = None,
+    memory_cache_bytes: int | None = None,
+    max_text_bytes: int | None = None,
+    read_limits: ReadLimits | None = None,
+) -> Loader:
+    """A loader over the dataset directories ``shards`` for this process's rank.
+
+    Padded mode (default): each batch is ``batch_size`` sessions, ``input_ids``/``attention_mask``
+    ``[B, L]`` with ``L`` the batch's longest row rounded up to ``pad_multiple`` (or ``pad_to``),
+    ``lengths`` ``[B]`` int32, ``index`` ``[B]`` int64 session ids; ``labels`` (``input_ids`` with
+    -100 at pads, unshifted like Hugging Face; always int64) and ``position_ids`` on request.
+    Sessions longer than ``max_length`` (or a fixed ``pad_to``) keep their first tokens.
+
+    Packing mode (``packing=L``): ``batch_size`` dense rows of ``L`` tokens; see
+    ``external_source.packing`` and the README for its outputs (``position_ids``,
+    ``document_ids``, ``cu_seqlens``, ``index`` per segment).
+
+    The end of an epoch, ``last_batch``: ``"short"`` (default; ``DataLoader`` over a
+    ``DistributedSampler``: the last batch may be short, the same size on every rank, with fewer
+    than ``world_size`` repeats), ``"drop"`` (``drop_last=True``) or ``"wrap"`` (full batches
+    filled from the start of the epoch: fixed shapes for CUDA graphs and ``torch.compile``).
+
+    Ranks: ``rank``/``world_size``, else an initialised ``torch.distributed`` group, else
+    torchrun's ``RANK``/``WORLD_SIZE`` (see :mod:`rrweb_dali.loader.distributed`).
+    ``device="cuda"`` uses ``LOCAL_RANK``'s GPU; ``device="cpu"`` runs the same DALI graph
+    CPU-only.
+
+    Overlap: ``batches_per_call`` training batches make one DALI iteration (default: about
+    ``ROWS_PER_CALL`` = 512 rows; 1 in raw mode). DALI runs ``prefetch`` iterations ahead on
+    ``num_threads`` threads, and a background thread of the loader runs the iterations (and on
+    the CPU the padding) up to ``prefetch`` more ahead of the loop. ``parallel=True`` runs the
+    batch source in ``py_workers`` spawned processes (default on shards: off, 2 workers).
+
+    Raw mode (``raw=`` directories, files or globs instead of ``shards``): the batch source reads
+    and tokenizes the files itself, by default in one DALI worker process per CPU. One unit per
+    file, its first ``max_tokens`` tokens (as ``preprocess --overflow truncate --max-tokens``);
+    unreadable files become ``[BOS, EOS]`` rows with ``index`` -1 (their labels -100).
+    ``cache_dir`` keeps the tokens on disk (at most ``cache_bytes``); each worker also keeps
+    ``memory_cache_bytes`` in memory. ``max_text_bytes``/``read_limits`` are the tokenizer's and
+    the reader's options. See ``external_source.raw``.
+    """
+    if batch_size is None:
+        raise TypeError("make_loader() needs batch_size")
+    if (shards is None) == (raw is None):
+        raise ValueError("give make_loader either shards (a preprocessed dataset) or raw (files)")
+    if pad_to != "batch" and (isinstance(pad_to, bool) or not isinstance(pad_to, int)):
+        raise ValueError(f"pad_to must be 'batch' or a length, got {pad_to!r}")
+    if packing is not None and pad_to != "batch":
+        raise ValueError("pad_to does not apply to packing: rows are always `packing` long")
+    if device != "cpu" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} but torch sees no CUDA device; use device='cpu'")
+    plan = PlanOptions(
+        batch_size=batch_size,
+        seed=seed,
+        shuffle=shuffle,
+        last_batch=_last_batch(drop_last, last_batch),
+        bucketing=bucketing,
+        bucket_window=bucket_window,
+        pad_to=None if pad_to == "batch" else pad_to,
+        pad_multiple=pad_multiple,
+        max_length=max_length,
+        packing=packing,
+    )
+    outputs = OutputOptions(
+        dtype=dtype, labels=labels, position_ids=position_ids, packing=packing is not None
+    )
+    rank, world_size = rank_and_world(rank, world_size)
+    device_id = local_device_id(device)
+    if batches_per_call is None:
+        # Raw mode's cost per batch is tokenizing (when cold), far above DALI's per iteration;
+        # one batch per call keeps its worker processes' calls small and balanced.
+        batches_per_call = 1 if raw is not None else max(1, ROWS_PER_CALL // batch_size)
+    # The CPU device gets its rows padded by the source (one host copy either way); a GPU gets
+    # them unpadded and pads after the copy (see .graph).
+    transport = Transport(pad_on_host=device_id is None, batches_per_call=batches_per_call)
+    make_source, paths = BatchSource, shards
+    if raw is not None:
+        from external_source.raw import DEFAULT_MEMORY_BYTES, CacheOptions, raw_source_factory
+        from rrweb_dali.parallel import available_cpus
+
+        py_workers = available_cpus() if py_workers is None else py_workers
+        options = CacheOptions(
+            cache_dir=None if cache_dir is None else str(cache_dir),
+            max_tokens=max_tokens,
+            disk_bytes=cache_bytes,
+            memory_bytes=DEFAULT_MEMORY_BYTES if memory_cache_bytes is None else memory_cache_bytes,
+            max_text_bytes=max_text_bytes,
+            **({} if read_limits is None else {"limits": read_limits}),
+        )
+        make_source = raw_source_factory(raw, plan, options, workers=py_workers)
+        paths = [str(p) for p in raw] if isinstance(raw, (list, tuple)) else str(raw)
+    pipeline = PipelineOptions(
+        device_id=device_id,
+        prefetch=prefetch,
+        num_threads=num_threads,
+        parallel=raw is not None if parallel is None else parallel,
+        py_workers=2 if py_workers is None else py_workers,
+    )
+    loader = Loader(make_source, paths, plan, transport, outputs, pipeline, rank, world_size)
+    if len(loader) == 0:
+        logger.warning(
+            "the loader yields no batch: %d units, batch size %d, world size %d, last_batch=%s",
+            len(loader.reader),
+            batch_size,
+            world_size,
+            plan.last_batch,
+        )
+    return loader

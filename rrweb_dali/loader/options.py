@@ -1,0 +1,59 @@
+"""The loader's options by concern: what a batch holds (:class:`OutputOptions`) and how the
+DALI pipeline runs (:class:`PipelineOptions`). The plan and the transport of the batches are in
+:mod:`external_source.options`; :func:`rrweb_dali.loader.make_loader` maps its keywords onto all
+four. Each validates itself, so a wrong value fails where it is given, naming the option.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+DTYPES = ("int64", "int32")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Which tensors a batch has, and the integer type of the token-shaped ones."""
+
+    dtype: str = "int64"
+    labels: bool = False
+    position_ids: bool = False
+    packing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How the DALI pipeline runs: where, how far ahead, and on how many threads/processes.
+
+    ``device_id`` None is DALI's CPU-only mode. ``prefetch`` is both DALI's queue depth and how
+    many iterations the loader's background thread finishes ahead of the training loop.
+    ``parallel`` runs the batch source in ``py_workers`` spawned processes.
+    """
+
+    device_id: int | None = None
+    prefetch: int = 2
+    num_threads: int = 2
+    parallel: bool = False
+    py_workers: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("prefetch", "num_threads", "py_workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int of at least 1, got {value!r}")
+        if self.device_id is not None and (
+            isinstance(self.device_id, bool)
+            or not isinstance(self.device_id, int)
+            or self.device_id < 0
+        ):
+            raise ValueError(f"device_id must be None or a GPU index, got {self.device_id!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

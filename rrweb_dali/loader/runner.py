@@ -1,0 +1,148 @@
+"""One DALI pipeline's life: build, reset between epochs, the thread that runs it ahead, close.
+
+A :class:`PipelineRunner` serves one pass at a time (see :mod:`.loader`). ``begin(epoch, start)``
+makes its next iteration the first of a pass over ``epoch`` from unit ``start``: after a pass ran
+to its end, the next epoch from its start is a ``reset()`` of the same pipeline (DALI's epoch
+counter moves on, and the source maps it to the plan's next epoch); anything else is a fresh
+build, since a DALI pipeline cannot be moved mid-epoch with iterations in flight.
+
+The pipeline is run by an :class:`~rrweb_dali.loader.ahead.Ahead` thread, ``prefetch``
+iterations ahead of the consumer. The thread holds the runner, never the loader, so a dropped
+loader is still collected and closes its runners. An error in an iteration is raised by
+:meth:`get` and closes the runner: the state of a pipeline after a failed iteration is unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from external_source.source import BatchSource
+from rrweb_dali.loader.ahead import Ahead
+from rrweb_dali.loader.graph import build_pipeline, close_pipeline
+from rrweb_dali.loader.options import PipelineOptions
+
+logger = logging.getLogger(__name__)
+
+
+class PipelineRunner:
+    """Runs the pipeline of ``make_source(epoch, start)`` for one pass at a time."""
+
+    def __init__(
+        self,
+        make_source: Callable[[int, int], BatchSource],
+        out_dtype: str,
+        options: PipelineOptions,
+        in_thread: Callable | None = None,
+        on_build: Callable[[float], None] | None = None,
+    ):
+        """``in_thread`` is applied to each iteration's outputs in the background thread (the
+        CPU device's finishing step); without it the outputs are returned as DALI gives them.
+        ``on_build`` is told the seconds of every pipeline build."""
+        self._make_source = make_source
+        self._out_dtype = out_dtype
+        self.options = options
+        self._in_thread = in_thread
+        self._on_build = on_build
+        self._pipe = None
+        self._per_call = 1
+        self._ahead: Ahead | None = None
+        self._stream = None
+        self._finished_epoch: int | None = None  # epoch whose pass this pipeline ran to its end
+        self._epoch = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._pipe is not None
+
+    def begin(self, epoch: int, start: int, batches: int, stream=None) -> None:
+        """Make the next :meth:`get` return the first iteration of ``batches`` batches of
+        ``epoch`` from unit ``start``; ``stream`` is the consumer's CUDA stream on a GPU."""
+        if self._ahead is not None:
+            raise RuntimeError("PipelineRunner.begin() while a pass is still running on it")
+        if self._pipe is not None and start == 0 and self._finished_epoch == epoch - 1:
+            self._reset()
+        else:
+            self._build(epoch, start)
+        self._finished_epoch = None
+        self._stream = stream
+        iterations = -(-batches // self._per_call)
+        self._ahead = Ahead(self._step, iterations, self.options.prefetch, "rrweb-dali-loader")
+        self._epoch = epoch
+
+    def get(self):
+        """The next iteration's item (its ``in_thread`` result, or DALI's outputs)."""
+        try:
+            item = self._ahead.get()
+        except BaseException:
+            self.close()
+            raise
+        if self._ahead.remaining == 0:
+            self._ahead = None  # its thread has ended
+            self._finished_epoch = self._epoch
+        return item
+
+    def _step(self):
+        try:
+            outputs = self._pipe.run() if self._stream is None else self._pipe.run(self._stream)
+        except StopIteration:  # must not escape as StopIteration into the consumer's generator
+            raise RuntimeError("the DALI pipeline ended before its plan") from None
+        return outputs if self._in_thread is None else self._in_thread(outputs)
+
+    def _build(self, epoch: int, start: int) -> None:
+        self.close()
+        source = self._make_source(epoch, start)
+        self._per_call = source.transport.batches_per_call
+        t0 = time.perf_counter()
+        self._pipe = build_pipeline(source, source.reader.dtype, self._out_dtype, self.options)
+        if self._on_build is not None:
+            self._on_build(time.perf_counter() - t0)
+        logger.debug("built the DALI pipeline at epoch %d, unit %d", epoch, start)
+
+    def _reset(self) -> None:
+        """Past the end of the pass it ran: DALI must see StopIteration before ``reset()``."""
+        try:
+            self._pipe.run()
+            raise RuntimeError("the DALI pipeline gave more batches than its plan")
+        except StopIteration:
+            pass
+        self._pipe.reset()
+
+    def close(self) -> None:
+        """Stop the thread, then shut the pipeline (and its worker processes) down."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.stop()  # before the pipeline it runs goes away
+        pipe, self._pipe = self._pipe, None
+        self._finished_epoch = None
+        if pipe is not None:
+            close_pipeline(pipe)
+
+
+class RunnerPool:
+    """Runners for the passes of one loader: at most one kept idle between passes.
+
+    A pass that ran to its end hands its runner back still built, so the next epoch is a
+    ``reset()``; a pass that ended early hands it back closed (its pipeline had iterations in
+    flight). A second pass while one runs gets a new runner.
+    """
+
+    def __init__(self, make_runner: Callable[[], PipelineRunner]):
+        self._make_runner = make_runner
+        self._idle: PipelineRunner | None = None
+
+    def take(self) -> PipelineRunner:
+        runner, self._idle = self._idle, None
+        return runner if runner is not None else self._make_runner()
+
+    def give_back(self, runner: PipelineRunner, reusable: bool) -> None:
+        if not reusable or self._idle is not None:
+            runner.close()
+        else:
+            self._idle = runner
+
+    def close(self) -> None:
+        runner, self._idle = self._idle, None
+        if runner is not None:
+            runner.close()

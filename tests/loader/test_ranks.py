@@ -1,0 +1,116 @@
+"""Rank and world size from every launcher: arguments, a process group, torchrun's environment,
+Lightning's (``WORLD_SIZE`` and ``LOCAL_RANK`` without ``RANK``) and ``mp.spawn``'s (none)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from rrweb_dali.loader import RankError, make_loader
+from rrweb_dali.loader.distributed import rank_and_world
+
+LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK")
+
+
+@pytest.fixture
+def no_launcher(monkeypatch):
+    for name in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def group_of_one(tmp_path):
+    """An initialised gloo process group of this one process (rank 0 of 1)."""
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    yield
+    dist.destroy_process_group()
+
+
+def test_no_launcher_is_rank_0_of_1(no_launcher):
+    assert rank_and_world() == (0, 1)
+    assert rank_and_world(2, 4) == (2, 4)
+
+
+def test_torchrun_environment(no_launcher):
+    no_launcher.setenv("RANK", "1")
+    no_launcher.setenv("WORLD_SIZE", "3")
+    assert rank_and_world() == (1, 3)
+    no_launcher.setenv("RANK", "3")
+    with pytest.raises(RankError, match="not a rank"):
+        rank_and_world()
+
+
+def test_lightning_environment_without_a_group_is_an_error(no_launcher, dataset):
+    """Lightning's launcher sets WORLD_SIZE and LOCAL_RANK, not RANK: without a process group the
+    rank is unknown, and guessing 0 would give both processes the same batches."""
+    root, _ = dataset
+    no_launcher.setenv("WORLD_SIZE", "2")
+    no_launcher.setenv("LOCAL_RANK", "1")
+    with pytest.raises(RankError, match="RANK is unset"):
+        make_loader(root, 8, device="cpu")
+    assert make_loader(root, 8, device="cpu", rank=1).rank == 1  # an explicit rank is enough
+
+
+def test_rank_without_world_size_is_an_error(no_launcher):
+    no_launcher.setenv("RANK", "1")
+    with pytest.raises(RankError, match="world size is unknown"):
+        rank_and_world()
+
+
+def test_a_group_wins_over_the_environment(no_launcher, group_of_one):
+    no_launcher.setenv("WORLD_SIZE", "2")
+    no_launcher.setenv("LOCAL_RANK", "1")
+    assert rank_and_world() == (0, 1)
+    assert rank_and_world(0, 1) == (0, 1)
+    with pytest.raises(RankError, match="contradict"):
+        rank_and_world(1, 2)
+    with pytest.raises(RankError, match="contradict"):
+        rank_and_world(world_size=4)
+
+
+def test_bad_values_are_refused(no_launcher):
+    for rank, world in ((0, 0), (-1, 2), (2, 2), (True, 2)):
+        with pytest.raises(RankError):
+            rank_and_world(rank, world)
+    no_launcher.setenv("WORLD_SIZE", "two")
+    with pytest.raises(RankError, match="not an integer"):
+        rank_and_world()
+
+
+def _spawned(rank: int, root: str, store: str, out: str, lightning_env: bool) -> None:
+    """One process of ``mp.spawn``: a gloo group, then a loader with no rank arguments."""
+    for name in LAUNCHER_VARIABLES:
+        os.environ.pop(name, None)
+    if lightning_env:
+        os.environ.update(WORLD_SIZE="2", LOCAL_RANK=str(rank))
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    try:
+        loader = make_loader(root, 8, device="cpu", seed=3)
+        seen = [b["index"].tolist() for b in loader]
+        with open(f"{out}.{rank}", "w") as f:
+            json.dump({"rank": loader.rank, "world": loader.world_size, "seen": seen}, f)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lightning_env", [False, True])
+def test_mp_spawn_with_a_process_group_gives_disjoint_ranks(dataset, tmp_path, lightning_env):
+    root, sessions = dataset
+    out = tmp_path / "seen"
+    args = (str(root), str(tmp_path / "store"), str(out), lightning_env)
+    mp.spawn(_spawned, args=args, nprocs=2, join=True)
+    results = [json.loads((tmp_path / f"seen.{r}").read_text()) for r in range(2)]
+    assert [(r["rank"], r["world"]) for r in results] == [(0, 2), (1, 2)]
+    assert len(results[0]["seen"]) == len(results[1]["seen"])  # equal batch counts
+    a = {i for batch in results[0]["seen"] for i in batch}
+    b = {i for batch in results[1]["seen"] for i in batch}
+    assert a | b == set(range(len(sessions)))
+    assert len(a & b) < 2  # only the last step's DistributedSampler-style repeat
