@@ -1,6 +1,6 @@
 """This process's rank, world size and local GPU, from wherever the launcher put them.
 
-Order, first found wins (as the issue of launchers demands: Lightning's DDP launcher sets
+Order, first found wins (launchers differ: Lightning's DDP launcher sets
 ``WORLD_SIZE`` and ``LOCAL_RANK`` but not ``RANK``; ``torch.multiprocessing.spawn`` with
 ``init_process_group(rank=..., world_size=...)`` sets no variable at all):
 
