@@ -31,6 +31,7 @@ The cache counters of the DALI workers reach the main process as the tail of eac
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -74,9 +75,11 @@ class RawReader:
 
     @property
     def fingerprint(self) -> str:
-        """A digest of the discovered files (relative paths and sizes, in order), like
-        ``ShardReader.fingerprint``: a saved state is never applied to another file set."""
-        return self.files.fingerprint
+        """A digest of the discovered files (relative paths and sizes, in order) and of what
+        decides their tokens (tokenizer, reader limits, ``max_tokens``), like
+        ``ShardReader.fingerprint``: a saved state is never applied to other data."""
+        how = f"{self.options.namespace()}:{self.options.max_tokens}".encode()
+        return hashlib.sha256(self.files.fingerprint.encode() + b"\0" + how).hexdigest()[:32]
 
     def __len__(self) -> int:
         return len(self.files)
@@ -135,6 +138,19 @@ class RawBatchSource(BatchSource):
         if self._reader is None:
             self._reader = RawReader(self.files, self.lengths, self.options)
         return self._reader
+
+    def describe(self) -> dict:
+        """What this source reads and how, for a profile run's ``meta.json``."""
+        o = self.options
+        return {
+            "kind": "raw",
+            "files": len(self.files),
+            "cache_dir": o.cache_dir,
+            "max_tokens": o.max_tokens,
+            "cache_bytes": o.disk_bytes,
+            "memory_cache_bytes": o.memory_bytes,
+            "max_text_bytes": o.max_text_bytes,
+        }
 
     def new_cache_stats(self) -> CacheStats:
         """The main process's accumulator for this source's tails (``Loader.cache_stats()``)."""

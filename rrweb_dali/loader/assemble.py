@@ -30,11 +30,13 @@ class Finished:
     """One training batch and the host copy of its wire record (for the loader's counters)."""
 
     batch: dict[str, torch.Tensor]
-    meta: np.ndarray  # a copy of the wire meta (rows, width, tokens, reads, gather_ns, bytes)
+    # The wire meta as Python ints (rows, width, tokens, reads, gather_ns, bytes), converted on
+    # the producing thread: the consumer's counting is then plain int arithmetic.
+    meta: tuple[int, ...]
     tail: np.ndarray | None  # the source's tail, e.g. raw mode's cache counters
 
     def field(self, name: str) -> int:
-        return int(self.meta[wire.META[name]])
+        return self.meta[wire.META[name]]
 
 
 class Assembler:
@@ -76,7 +78,7 @@ class Assembler:
                     ids, record.lengths, record.index, width, self.outputs, self.pool
                 )
             tail = None if record.tail is None else record.tail.copy()
-            out.append(Finished(batch, record.meta.copy(), tail))
+            out.append(Finished(batch, tuple(record.meta.tolist()), tail))
         if self._on_time is not None:
             self._on_time(time.perf_counter() - t0)
         return out

@@ -8,10 +8,14 @@ consistent-enough snapshot of plain numbers.
 
 from __future__ import annotations
 
+from external_source.wire import META
 from rrweb_dali.loader.assemble import Finished
 
-_COUNTS = ("batches", "rows", "tokens", "slots", "reads", "bytes", "pipeline_builds")
-_TIMES = ("gather_s", "wait_s", "finish_s", "build_s")
+_ROWS, _WIDTH, _TOKENS = META["rows"], META["width"], META["tokens"]
+_READS, _GATHER_NS, _BYTES = META["reads"], META["gather_ns"], META["bytes"]
+# What each received batch adds to, in the order of Counters._received (a list: the consumer's
+# per-batch cost is then a few list additions; measured ~20 us with dicts after an 8 ms step).
+_RECEIVED = ("batches", "rows", "tokens", "slots", "reads", "bytes", "gather_s", "wait_s")
 
 
 class Counters:
@@ -19,32 +23,32 @@ class Counters:
 
     def __init__(self, cache=None):
         self.cache = cache  # external_source.raw's CacheStats, or None on shards
-        self._counts = dict.fromkeys(_COUNTS, 0)
-        self._times = dict.fromkeys(_TIMES, 0.0)
+        self._received = [0, 0, 0, 0, 0, 0, 0.0, 0.0]
+        self._builds, self._build_s, self._finish_s = 0, 0.0, 0.0
 
     def received(self, finished: Finished, wait_s: float) -> None:
         """Count one batch as the loop receives it, with the time ``next()`` waited for it."""
         if finished.tail is not None and self.cache is not None:
             self.cache.record(finished.tail)
-        rows, width = finished.field("rows"), finished.field("width")
-        c = self._counts
-        c["batches"] += 1
-        c["rows"] += rows
-        c["tokens"] += finished.field("tokens")
-        c["slots"] += rows * width
-        c["reads"] += finished.field("reads")
-        c["bytes"] += finished.field("bytes")
-        self._times["gather_s"] += finished.field("gather_ns") * 1e-9
-        self._times["wait_s"] += wait_s
+        meta, r = finished.meta, self._received
+        r[0] += 1
+        r[1] += meta[_ROWS]
+        r[2] += meta[_TOKENS]
+        r[3] += meta[_ROWS] * meta[_WIDTH]
+        r[4] += meta[_READS]
+        r[5] += meta[_BYTES]
+        r[6] += meta[_GATHER_NS] * 1e-9
+        r[7] += wait_s
 
     def built(self, seconds: float) -> None:
-        self._counts["pipeline_builds"] += 1
-        self._times["build_s"] += seconds
+        self._builds += 1
+        self._build_s += seconds
 
     def finished(self, seconds: float) -> None:
-        self._times["finish_s"] += seconds
+        self._finish_s += seconds
 
     def as_dict(self) -> dict:
-        s = {**self._counts, **self._times}
+        s = dict(zip(_RECEIVED, list(self._received), strict=True))
+        s.update(pipeline_builds=self._builds, build_s=self._build_s, finish_s=self._finish_s)
         s["padding_efficiency"] = s["tokens"] / s["slots"] if s["slots"] else 1.0
         return s

@@ -90,23 +90,33 @@ class _Packed:
         self._segments = list(
             zip(self._cu[:-1].tolist(), seg.tolist(), seg_index.tolist(), strict=True)
         )
-        self._mask: np.ndarray | None = None
+        # Padding segments (session -1) exist only in the epoch's last row: usually none.
+        self._padding = [(a, n) for a, n, session in self._segments if session < 0]
+        self._pos: np.ndarray | None = None
+        self._doc: np.ndarray | None = None
 
-    def _fill(self, dtype: str, value_of) -> np.ndarray:
-        """A ``[rows, width]`` buffer written segment by segment (``value_of`` per segment)."""
-        out = self._pool.take((self._rows, self._width), dtype)
-        flat = out.reshape(-1)  # a temporary view: only ``out`` leaves this module
+    def _positions_and_documents(self, pos_dtype: str) -> None:
+        """Both per-segment fills in one pass over the segments (Python's loop is the cost)."""
+        shape = (self._rows, self._width)
+        pos, doc = self._pool.take(shape, pos_dtype), self._pool.take(shape, np.int64)
+        flat_pos, flat_doc = pos.reshape(-1), doc.reshape(-1)  # views that stay in here
+        ramp = np.arange(self._width, dtype=pos_dtype)
         for start, length, session in self._segments:
-            flat[start : start + length] = value_of(length, session)
-        return out
+            end = start + length
+            flat_pos[start:end] = ramp[:length]  # positions restart at every segment
+            flat_doc[start:end] = session
+        self._pos, self._doc = pos, doc
 
     def input_ids(self, dtype: str) -> np.ndarray:
         return self._ids
 
     def attention_mask(self, dtype: str) -> np.ndarray:
-        if self._mask is None:
-            self._mask = self._fill(dtype, lambda _, session: 1 if session >= 0 else 0)
-        return self._mask
+        mask = self._pool.take((self._rows, self._width), dtype)
+        mask.fill(1)
+        flat = mask.reshape(-1)
+        for start, length in self._padding:
+            flat[start : start + length] = 0
+        return mask
 
     def labels(self, dtype: str) -> np.ndarray:
         labels = self._pool.take((self._rows, self._width), dtype)
@@ -120,17 +130,25 @@ class _Packed:
         return labels
 
     def position_ids(self, dtype: str) -> np.ndarray:
-        ramp = np.arange(self._width, dtype=dtype)
-        return self._fill(dtype, lambda length, _: ramp[:length])  # restarts at every segment
+        if self._pos is None:
+            self._positions_and_documents(dtype)
+        return self._pos
 
     def document_ids(self, dtype: str) -> np.ndarray:
-        return self._fill(dtype, lambda _, session: session)
+        if self._doc is None:
+            self._positions_and_documents("int64")
+        return self._doc
 
     def cu_seqlens(self, dtype: str) -> np.ndarray:
         return self._cu
 
     def lengths(self, dtype: str) -> np.ndarray:
-        return self.attention_mask("int64").sum(1, dtype=dtype)
+        """Real tokens per row: the width less the padding segments in it (no pass over the
+        mask)."""
+        lengths = np.full(self._rows, self._width, dtype=dtype)
+        for start, length in self._padding:
+            lengths[start // self._width] -= length
+        return lengths
 
     def index(self, dtype: str) -> np.ndarray:
         return self._index.astype(dtype, copy=False)

@@ -112,8 +112,9 @@ class Loader:
         device = torch.device("cuda", pipeline.device_id) if on_gpu else torch.device("cpu")
         self.device = device
         # Batches in flight on the CPU device: the thread's queue, the one it makes, the
-        # iteration being handed out, the loop's own; each holds up to three pooled arrays.
-        in_flight = (pipeline.prefetch + 3) * transport.batches_per_call
+        # iteration being handed out, the loop's own, those waiting for the thread to free
+        # them; each holds up to three pooled arrays.
+        in_flight = (pipeline.prefetch + 4) * transport.batches_per_call
         pool = None if on_gpu else HostBufferPool(max_buffers=3 * in_flight)
         assembler = Assembler(outputs, on_gpu, pool, on_time=counters.finished)
         # Nothing a runner or pass holds may refer to the loader (only weakly): a dropped loader

@@ -48,6 +48,7 @@ class Pass:
         self.batches = 0  # handed out so far
         self._runner: PipelineRunner | None = None
         self._pending: deque[Finished] = deque()
+        self._handed: dict | None = None  # the last batch handed out (see PipelineRunner.release)
         self._ended: str | None = None  # "exhausted", "closed" or "failed"
 
     @property
@@ -71,6 +72,11 @@ class Pass:
             self._pending.extend(self._next_iteration())
         finished = self._pending.popleft()
         self._context.counters.received(finished, time.perf_counter() - t0)
+        if self._handed is not None and self._runner is not None:
+            # The loop drops the previous batch as it takes this one: the background thread
+            # frees it instead (it lives on if the loop kept it).
+            self._runner.release(self._handed)
+        self._handed = finished.batch
         self.batches += 1
         if self.batches == self.total:
             self._end("exhausted")  # the position says "epoch done" before the last batch is used
@@ -93,6 +99,7 @@ class Pass:
             return
         self._ended = how
         self._pending.clear()
+        self._handed = None
         runner, self._runner = self._runner, None
         if runner is not None:
             self._context.runners.give_back(runner, reusable=how == "exhausted")
