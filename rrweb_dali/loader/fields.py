@@ -13,6 +13,7 @@ whatever ``input_ids`` use; ``lengths`` and ``cu_seqlens`` are ``int32``; ``inde
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,9 +51,10 @@ FIELDS: tuple[Field, ...] = (
 )
 
 
-def fields_for(outputs: OutputOptions) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=64)
+def fields_for(outputs: OutputOptions) -> tuple[tuple[str, str], ...]:
     """``(name, dtype)`` of every field a batch has under ``outputs``, in batch order."""
-    return [(f.name, f.dtype_for(outputs)) for f in FIELDS if f.present(outputs)]
+    return tuple((f.name, f.dtype_for(outputs)) for f in FIELDS if f.present(outputs))
 
 
 def check_implements(packing: bool) -> Callable[[type], type]:

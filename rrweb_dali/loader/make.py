@@ -156,6 +156,7 @@ def make_loader(
         num_threads=num_threads,
         parallel=raw is not None if parallel is None else parallel,
         py_workers=2 if py_workers is None else py_workers,
+        next_epoch_ahead=raw is None,  # raw files may change between epochs: read them then
     )
     loader = Loader(make_source, paths, plan, transport, outputs, pipeline, rank, world_size)
     if len(loader) == 0:

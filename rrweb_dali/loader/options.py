@@ -35,6 +35,9 @@ class PipelineOptions:
     ``device_id`` None is DALI's CPU-only mode. ``prefetch`` is both DALI's queue depth and how
     many iterations the loader's background thread finishes ahead of the training loop.
     ``parallel`` runs the batch source in ``py_workers`` spawned processes.
+    ``next_epoch_ahead``: when a pass ends, start the next epoch's iterations at once (see
+    :mod:`.runner`); right for shards, which never change, and off for raw files, which may
+    change between epochs and must then be read anew.
     """
 
     device_id: int | None = None
@@ -42,6 +45,7 @@ class PipelineOptions:
     num_threads: int = 2
     parallel: bool = False
     py_workers: int = 2
+    next_epoch_ahead: bool = True
 
     def __post_init__(self) -> None:
         for name in ("prefetch", "num_threads", "py_workers"):

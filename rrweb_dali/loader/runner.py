@@ -56,6 +56,9 @@ class PipelineRunner:
         self._finished_epoch: int | None = None  # epoch whose pass this pipeline ran to its end
         self._epoch = 0
         self._released: deque = deque()  # objects for the thread to drop (see release())
+        self._source: BatchSource | None = None
+        self._guess: tuple | None = None  # (epoch, batches, stream) the thread runs ahead for
+        self._reset_first = False
 
     @property
     def is_open(self) -> bool:
@@ -64,17 +67,25 @@ class PipelineRunner:
     def begin(self, epoch: int, start: int, batches: int, stream=None) -> None:
         """Make the next :meth:`get` return the first iteration of ``batches`` batches of
         ``epoch`` from unit ``start``; ``stream`` is the consumer's CUDA stream on a GPU."""
+        if self._guess is not None:
+            if start == 0 and self._guess == (epoch, batches, stream):
+                self._guess = None  # the thread already runs this pass
+                return
+            self.close()  # a wrong guess: its iterations are spent, so the pipeline is rebuilt
         if self._ahead is not None:
             raise RuntimeError("PipelineRunner.begin() while a pass is still running on it")
         if self._pipe is not None and start == 0 and self._finished_epoch == epoch - 1:
-            self._reset()
+            self._reset_first = True
         else:
             self._build(epoch, start)
+        self._start_thread(epoch, batches, stream)
+
+    def _start_thread(self, epoch: int, batches: int, stream) -> None:
         self._finished_epoch = None
         self._stream = stream
+        self._epoch = epoch
         iterations = -(-batches // self._per_call)
         self._ahead = Ahead(self._step, iterations, self.options.prefetch, "rrweb-dali-loader")
-        self._epoch = epoch
 
     def get(self):
         """The next iteration's item (its ``in_thread`` result, or DALI's outputs)."""
@@ -86,7 +97,22 @@ class PipelineRunner:
         if self._ahead.remaining == 0:
             self._ahead = None  # its thread has ended
             self._finished_epoch = self._epoch
+            if self.options.next_epoch_ahead:
+                self._run_next_epoch_ahead()
         return item
+
+    def _run_next_epoch_ahead(self) -> None:
+        """Start the next epoch from its beginning now, as the next pass nearly always is (a
+        full pass advances the epoch; Lightning and epoch loops call ``set_epoch(e + 1)``): the
+        pass after this one then finds its first iterations ready instead of waiting for the
+        reset and the first DALI iteration. Another next pass discards the guess (rebuild)."""
+        epoch = self._epoch + 1
+        batches = self._source.num_batches(epoch, 0)
+        if batches == 0:
+            return
+        self._reset_first = True
+        self._guess = (epoch, batches, self._stream)
+        self._start_thread(epoch, batches, self._stream)
 
     def release(self, obj: object) -> None:
         """Let the background thread drop this reference to ``obj`` (a batch the consumer has
@@ -98,6 +124,9 @@ class PipelineRunner:
         released = self._released
         while released:
             released.popleft()  # the last reference, usually: freed here, on this thread
+        if self._reset_first:
+            self._reset_first = False
+            self._reset()
         try:
             outputs = self._pipe.run() if self._stream is None else self._pipe.run(self._stream)
         except StopIteration:  # must not escape as StopIteration into the consumer's generator
@@ -107,6 +136,7 @@ class PipelineRunner:
     def _build(self, epoch: int, start: int) -> None:
         self.close()
         source = self._make_source(epoch, start)
+        self._source = source
         self._per_call = source.transport.batches_per_call
         t0 = time.perf_counter()
         self._pipe = build_pipeline(source, source.reader.dtype, self._out_dtype, self.options)
@@ -130,6 +160,8 @@ class PipelineRunner:
             ahead.stop()  # before the pipeline it runs goes away
         pipe, self._pipe = self._pipe, None
         self._finished_epoch = None
+        self._guess = None
+        self._reset_first = False
         self._released.clear()
         if pipe is not None:
             close_pipeline(pipe)

@@ -176,3 +176,25 @@ def test_resume_across_world_sizes_sees_every_session_once(dataset, worlds):
     assert set(seen) == set(range(n))
     assert len(seen) - n < worlds[-1]
     assert (state["epoch"], state["consumed"]) == (1, 0)
+
+
+def test_the_next_epoch_runs_ahead_and_a_wrong_guess_is_discarded(dataset):
+    """After a full pass the pipeline starts the next epoch at once (no wait at the boundary);
+    a pass over any other epoch discards that and rebuilds, with the right batches."""
+    root, _ = dataset
+    reference = {}
+    for epoch in (0, 1, 2, 5):
+        fresh = make_loader(root, 16, device="cpu", seed=10)
+        fresh.set_epoch(epoch)
+        reference[epoch] = _epoch(fresh)
+    loader = make_loader(root, 16, device="cpu", seed=10)
+    for epoch in (0, 1, 2):
+        loader.set_epoch(epoch)  # the guess (epoch + 1 from its start) holds every time
+        assert _same(_epoch(loader), reference[epoch]), epoch
+    assert loader.stats()["pipeline_builds"] == 1
+    loader.set_epoch(5)  # not the guess
+    assert _same(_epoch(loader), reference[5])
+    assert loader.stats()["pipeline_builds"] == 2
+    loader.set_epoch(5)  # the same epoch again: a rebuild too, and the same order
+    assert _same(_epoch(loader), reference[5])
+    assert loader.stats()["pipeline_builds"] == 3
