@@ -12,7 +12,8 @@ after a short warm-up (pipeline build, worker start-up), epochs chained:
 * ``batched DataLoader``: a sampler of index lists and one ``__getitem__`` per batch that gathers
   the memmap views and pads them with numpy (the strong hand-written baseline), same worker sweep.
 
-Then the share of a training loop's time spent blocked in ``next(loader)`` when each step takes a
+Then the share of a training loop's time spent blocked in ``next(loader)`` (the bench's own
+counting of rows and tokens happens after it, for every loader alike) when each step takes a
 fixed time (``--steps-ms``, default 2 and 8 ms), for the DALI loader and the best of each
 DataLoader. The step: on CUDA, ``torch.mm`` of 2048x2048 fp32 calibrated to that time plus a
 ``cuda.synchronize()`` (as a ``loss.item()`` would); on the CPU, a calibrated ``time.sleep``
@@ -139,26 +140,37 @@ def torch_loader(kind: str, root: str, bs: int, workers: int, device: str, seed:
 
 # ---- one measurement ------------------------------------------------------------------------
 def torch_batches(dl, device: str):
-    """Endless ``(device batch, (rows, tokens, slots), stages)``; counts read on the host."""
+    """Endless ``(device batch, count)``: ``count()`` gives ``(rows, tokens, slots), stages``,
+    read on the host after the timed ``next()`` (the bench's bookkeeping is not loader time)."""
     while True:
         for cpu in dl:
             ids = cpu["input_ids"]
-            counts = (ids.shape[0], int(cpu["lengths"].sum()), ids.numel())
-            yield {k: v.to(device, non_blocking=True) for k, v in cpu.items()}, counts, None
+            batch = {k: v.to(device, non_blocking=True) for k, v in cpu.items()}
+            yield (
+                batch,
+                lambda ids=ids, lengths=cpu["lengths"]: (
+                    (ids.shape[0], int(lengths.sum()), ids.numel()),
+                    None,
+                ),
+            )
 
 
 def dali_batches(loader):
-    """Endless ``(batch, counts, stages)``; counts from the loader's host-side counters, so no
-    device tensor is read (that would wait for the GPU)."""
+    """Endless ``(batch, count)``; the counts come from the loader's host-side counters, so no
+    device tensor is read (that would wait for the GPU), after the timed ``next()``."""
     from rrweb_dali.profiling.recorder import loader_stages
 
-    prev = loader.stats()
+    prev = [loader.stats()]
+
+    def count():
+        s = loader.stats()
+        counts = tuple(s[k] - prev[0][k] for k in ("rows", "tokens", "slots"))
+        prev[0] = s
+        return counts, loader_stages(s)
+
     while True:
         for batch in loader:
-            s = loader.stats()
-            counts = tuple(s[k] - prev[k] for k in ("rows", "tokens", "slots"))
-            prev = s
-            yield batch, counts, loader_stages(s)
+            yield batch, count
 
 
 def make_step(step_ms: float, device: str):
@@ -197,8 +209,10 @@ def measure(batches, seconds: float, device: str, step=None, meter=None) -> dict
     measuring, n, t_begin = False, 0, start
     while True:
         t0 = clock()
-        _batch, counts, stages = next(batches)
+        _batch, count = next(batches)
         t1 = clock()
+        counts, stages = count()  # the bench's bookkeeping: neither wait nor step
+        t_step = clock()
         if step is not None:
             step()
         t2 = clock()
@@ -211,7 +225,7 @@ def measure(batches, seconds: float, device: str, step=None, meter=None) -> dict
             for key, value in zip(("rows", "tokens", "slots"), counts, strict=True):
                 totals[key] += value
             totals["wait_s"] += t1 - t0
-            totals["step_s"] += t2 - t1
+            totals["step_s"] += t2 - t_step
             if t2 - t_begin >= seconds:
                 break
         elif n >= 3 and t2 - start >= warmup_s:

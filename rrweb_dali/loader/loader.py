@@ -30,6 +30,7 @@ from external_source.sampling import consumed_after
 from external_source.source import BatchSource
 from external_source.state import LoaderState, LoaderStateError
 from rrweb_dali.loader.assemble import Assembler
+from rrweb_dali.loader.bindings import EpochSampler, SourceAt, weak_call
 from rrweb_dali.loader.buffers import HostBufferPool
 from rrweb_dali.loader.counters import Counters
 from rrweb_dali.loader.options import OutputOptions, PipelineOptions
@@ -37,52 +38,6 @@ from rrweb_dali.loader.passes import Pass, PassContext
 from rrweb_dali.loader.runner import PipelineRunner, RunnerPool
 
 logger = logging.getLogger(__name__)
-
-
-class EpochSampler:
-    """``loader.sampler``: what frameworks call ``set_epoch`` on (Lightning does, at each epoch
-    start, for any loader with a ``sampler``). Holds the loader weakly."""
-
-    def __init__(self, loader: Loader):
-        self._loader = weakref.ref(loader)
-
-    def set_epoch(self, epoch: int) -> None:
-        loader = self._loader()
-        if loader is not None:
-            loader.set_epoch(epoch)
-
-
-class SourceAt:
-    """``(epoch, start) -> BatchSource`` for this loader's rank: what a runner builds from.
-    Holds no reference to the loader, so that runners never keep a dropped loader alive."""
-
-    def __init__(self, make_source, paths, plan, transport, rank, world_size, reader):
-        self._make_source, self._paths, self._reader = make_source, paths, reader
-        self._plan, self._transport, self._rank, self._world = plan, transport, rank, world_size
-
-    def __call__(self, epoch: int, start: int) -> BatchSource:
-        return self._make_source(
-            self._paths,
-            self._plan,
-            self._transport,
-            self._rank,
-            self._world,
-            start_epoch=epoch,
-            start_consumed=start,
-            reader=self._reader,
-        )
-
-
-def _weak_call(method: Callable) -> Callable:
-    """``method`` of an object held weakly: a no-op once the object is gone."""
-    ref = weakref.WeakMethod(method)
-
-    def call(*args):
-        bound = ref()
-        if bound is not None:
-            bound(*args)
-
-    return call
 
 
 class Loader:
@@ -133,7 +88,7 @@ class Loader:
             counters,
             assembler if on_gpu else None,
             lambda: torch.cuda.current_stream(device) if on_gpu else None,
-            _weak_call(self._pass_ended),
+            weak_call(self._pass_ended),
         )
         self._epoch = 0
         self._explicit_epochs = False  # set_epoch was called: passes do not advance the epoch

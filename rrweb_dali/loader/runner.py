@@ -60,10 +60,6 @@ class PipelineRunner:
         self._guess: tuple | None = None  # (epoch, batches, stream) the thread runs ahead for
         self._reset_first = False
 
-    @property
-    def is_open(self) -> bool:
-        return self._pipe is not None
-
     def begin(self, epoch: int, start: int, batches: int, stream=None) -> None:
         """Make the next :meth:`get` return the first iteration of ``batches`` batches of
         ``epoch`` from unit ``start``; ``stream`` is the consumer's CUDA stream on a GPU."""
