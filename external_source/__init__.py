@@ -15,6 +15,7 @@ from external_source.packing import PackPlan, plan_packing, row_segments
 from external_source.reader import ShardReader
 from external_source.sampling import (
     batch_positions,
+    batch_rows,
     bucket_by_length,
     consumed_after,
     epoch_permutation,
@@ -50,6 +51,7 @@ __all__ = [
     "TokenCache",
     "Transport",
     "batch_positions",
+    "batch_rows",
     "bucket_by_length",
     "consumed_after",
     "epoch_permutation",

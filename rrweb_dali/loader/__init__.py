@@ -7,9 +7,10 @@ life and the thread running it ahead) -> :mod:`.graph` (the DALI graph) -> :mod:
 :mod:`.fields`).
 """
 
+from external_source.state import LoaderStateError
 from rrweb_dali.loader.distributed import RankError
 from rrweb_dali.loader.fields import IGNORE_INDEX, PAD_ID
 from rrweb_dali.loader.loader import Loader
 from rrweb_dali.loader.make import make_loader
 
-__all__ = ["IGNORE_INDEX", "PAD_ID", "Loader", "RankError", "make_loader"]
+__all__ = ["IGNORE_INDEX", "PAD_ID", "Loader", "LoaderStateError", "RankError", "make_loader"]
