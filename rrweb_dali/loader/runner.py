@@ -17,7 +17,9 @@ loader is still collected and closes its runners. An error in an iteration is ra
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -57,15 +59,25 @@ class PipelineRunner:
         self._epoch = 0
         self._released: deque = deque()  # objects for the thread to drop (see release())
         self._source: BatchSource | None = None
-        self._guess: tuple | None = None  # (epoch, batches, stream) the thread runs ahead for
+        self._done: Ahead | None = None  # the last pass's thread, which may be starting _next
+        self._next: Ahead | None = None  # the next epoch's thread, started ahead of its pass
+        self._guess: tuple | None = None  # (epoch, batches, stream) that thread runs for
         self._reset_first = False
+        self._lock = threading.Lock()  # the guess is made on a pass's thread, taken on ours
 
     def begin(self, epoch: int, start: int, batches: int, stream=None) -> None:
         """Make the next :meth:`get` return the first iteration of ``batches`` batches of
         ``epoch`` from unit ``start``; ``stream`` is the consumer's CUDA stream on a GPU."""
+        if self._done is not None:
+            self._done.join()  # it may be starting the next epoch's thread right now
+            self._done = None
         if self._guess is not None:
-            if start == 0 and self._guess == (epoch, batches, stream):
-                self._guess = None  # the thread already runs this pass
+            if self._ahead is None and start == 0 and self._guess == (epoch, batches, stream):
+                with self._lock:  # the thread already runs this pass: it becomes the current one
+                    self._ahead, self._next, self._guess = self._next, None, None
+                    self._epoch = epoch
+                if not self._ahead.producing:  # it finished before it was the current pass
+                    self._after_pass(epoch)
                 return
             self.close()  # a wrong guess: its iterations are spent, so the pipeline is rebuilt
         if self._ahead is not None:
@@ -74,14 +86,14 @@ class PipelineRunner:
             self._reset_first = True
         else:
             self._build(epoch, start)
-        self._start_thread(epoch, batches, stream)
+        self._finished_epoch, self._stream, self._epoch = None, stream, epoch
+        self._ahead = self._thread(epoch, batches)
 
-    def _start_thread(self, epoch: int, batches: int, stream) -> None:
-        self._finished_epoch = None
-        self._stream = stream
-        self._epoch = epoch
+    def _thread(self, epoch: int, batches: int) -> Ahead:
+        """A thread running the iterations of ``batches`` batches of ``epoch``."""
         iterations = -(-batches // self._per_call)
-        self._ahead = Ahead(self._step, iterations, self.options.prefetch, "rrweb-dali-loader")
+        then = functools.partial(self._after_pass, epoch) if self.options.next_epoch_ahead else None
+        return Ahead(self._step, iterations, self.options.prefetch, "rrweb-dali-loader", then)
 
     def get(self):
         """The next iteration's item (its ``in_thread`` result, or DALI's outputs)."""
@@ -91,24 +103,29 @@ class PipelineRunner:
             self.close()
             raise
         if self._ahead.remaining == 0:
-            self._ahead = None  # its thread has ended
+            self._done, self._ahead = self._ahead, None  # its thread is ending
             self._finished_epoch = self._epoch
-            if self.options.next_epoch_ahead:
-                self._run_next_epoch_ahead()
         return item
 
-    def _run_next_epoch_ahead(self) -> None:
+    def _after_pass(self, epoch: int) -> None:
         """Start the next epoch from its beginning now, as the next pass nearly always is (a
         full pass advances the epoch; Lightning and epoch loops call ``set_epoch(e + 1)``): the
         pass after this one then finds its first iterations ready instead of waiting for the
-        reset and the first DALI iteration. Another next pass discards the guess (rebuild)."""
-        epoch = self._epoch + 1
-        batches = self._source.num_batches(epoch, 0)
-        if batches == 0:
-            return
-        self._reset_first = True
-        self._guess = (epoch, batches, self._stream)
-        self._start_thread(epoch, batches, self._stream)
+        reset and the first DALI iteration.
+
+        Runs on the thread of the pass over ``epoch`` once it has made its last iteration (the
+        consumer may still have several to take), so the next epoch's thread runs beside the end
+        of this pass; only for the current pass, never for a guess not yet taken. Another next
+        pass discards the guess (and rebuilds the pipeline)."""
+        with self._lock:
+            if self._guess is not None or epoch != self._epoch:
+                return
+            batches = self._source.num_batches(epoch + 1, 0)
+            if batches == 0:
+                return
+            self._reset_first = True  # the new thread's first _step resets DALI
+            self._guess = (epoch + 1, batches, self._stream)
+            self._next = self._thread(epoch + 1, batches)
 
     def release(self, obj: object) -> None:
         """Let the background thread drop this reference to ``obj`` (a batch the consumer has
@@ -150,10 +167,16 @@ class PipelineRunner:
         self._pipe.reset()
 
     def close(self) -> None:
-        """Stop the thread, then shut the pipeline (and its worker processes) down."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            ahead.stop()  # before the pipeline it runs goes away
+        """Stop the threads, then shut the pipeline (and its worker processes) down."""
+        # Before the pipeline they run goes away; the pass threads first, as either may be
+        # starting the next epoch's thread (stop() waits for that, then it is stopped too).
+        running, done, self._ahead, self._done = self._ahead, self._done, None, None
+        for ahead in (running, done):
+            if ahead is not None:
+                ahead.stop()
+        ahead_next, self._next = self._next, None
+        if ahead_next is not None:
+            ahead_next.stop()
         pipe, self._pipe = self._pipe, None
         self._finished_epoch = None
         self._guess = None

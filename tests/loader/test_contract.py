@@ -198,3 +198,16 @@ def test_the_next_epoch_runs_ahead_and_a_wrong_guess_is_discarded(dataset):
     loader.set_epoch(5)  # the same epoch again: a rebuild too, and the same order
     assert _same(_epoch(loader), reference[5])
     assert loader.stats()["pipeline_builds"] == 3
+
+
+def test_epochs_of_one_dali_iteration_run_ahead_one_at_a_time(tmp_path, write_dataset):
+    """An epoch that is a single DALI iteration is made at once, and its thread finishes before
+    its pass starts: the next guess must wait until it is the current pass, or an epoch would
+    be skipped (a regression test)."""
+    write_dataset(tmp_path, n=40, shards=1, seed=3, max_len=50)
+    loader = make_loader(tmp_path, 8, device="cpu", seed=11)  # 5 batches: one DALI iteration
+    for epoch in range(4):
+        fresh = make_loader(tmp_path, 8, device="cpu", seed=11)
+        fresh.set_epoch(epoch)
+        assert _same(_epoch(loader), _epoch(fresh)), epoch
+    assert loader.epoch == 4 and loader.stats()["pipeline_builds"] == 1
