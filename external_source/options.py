@@ -7,19 +7,23 @@ hold, so two loaders that differ only in transport give the same batches.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 
 LAST_BATCH = ("short", "drop", "wrap")
 
 
-def _check_positive(owner: str, **values: int | None) -> None:
+def _check_positive(options: object, **values: int | None) -> None:
+    """Each value an integer (numpy's too, stored as ``int``) of at least 1, or None."""
+    owner = type(options).__name__
     for name, value in values.items():
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"{owner}.{name} must be an int, got {type(value).__name__}")
         if value < 1:
             raise ValueError(f"{owner}.{name} must be at least 1, got {value}")
+        object.__setattr__(options, name, int(value))  # frozen: normalised once, here
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class PlanOptions:
 
     def __post_init__(self) -> None:
         _check_positive(
-            "PlanOptions",
+            self,
             batch_size=self.batch_size,
             bucket_window=self.bucket_window,
             pad_to=self.pad_to,
@@ -52,8 +56,10 @@ class PlanOptions:
             max_length=self.max_length,
             packing=self.packing,
         )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"PlanOptions.seed must be a non-negative int, got {self.seed!r}")
+        seed = self.seed
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"PlanOptions.seed must be a non-negative int, got {seed!r}")
+        object.__setattr__(self, "seed", int(seed))
         if self.last_batch not in LAST_BATCH:
             raise ValueError(f"last_batch must be one of {LAST_BATCH}, got {self.last_batch!r}")
         if self.packing is not None and self.bucketing:
@@ -96,7 +102,7 @@ class Transport:
     batches_per_call: int = 1
 
     def __post_init__(self) -> None:
-        _check_positive("Transport", batches_per_call=self.batches_per_call)
+        _check_positive(self, batches_per_call=self.batches_per_call)
 
     def to_dict(self) -> dict:
         return asdict(self)
