@@ -12,6 +12,7 @@ built on first use and kept, because every epoch plan needs all lengths anyway.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -79,7 +80,7 @@ class ShardReader:
     def tokenizer(self) -> dict:
         return self.manifests[0].tokenizer if self.manifests else {}
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A digest of the datasets' content: every shard's SHA-256 from the manifests, in order.
 

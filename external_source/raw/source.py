@@ -73,7 +73,7 @@ class RawReader:
     def tokenizer(self) -> dict:
         return self.cache.tokenizer.config()
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A digest of the discovered files (relative paths and sizes, in order) and of what
         decides their tokens (tokenizer, reader limits, ``max_tokens``), like
