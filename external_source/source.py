@@ -229,9 +229,8 @@ class BatchSource:
         self._times["gather_s"] += t2 - t1
         self._counters["batches"] += 1
         wire.set_meta(aux, "gather_ns", int((t2 - t1) * 1e9))
-        meta = wire.decode(aux).meta
-        self._counters["reads"] += int(meta[wire.META["reads"]])
-        self._counters["bytes"] += int(meta[wire.META["bytes"]])
+        self._counters["reads"] += wire.get_meta(aux, "reads")
+        self._counters["bytes"] += wire.get_meta(aux, "bytes")
         return tokens, aux
 
     def _gather_rows(self, ids: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:

@@ -85,9 +85,10 @@ def set_meta(aux: np.ndarray, name: str, value: int) -> None:
     aux[_HEADER + META[name]] = value
 
 
-def body_length(aux) -> int:
-    """Values of ``aux`` before its tail: what a device copy of it needs for the padding."""
-    return _BODY + 2 * int(aux[2])
+def get_meta(aux: np.ndarray, name: str) -> int:
+    """One meta value of an ``aux`` vector its maker just encoded (no validation: see
+    :func:`decode` for vectors from elsewhere)."""
+    return int(aux[_HEADER + META[name]])
 
 
 def decode(aux) -> WireBatch:

@@ -132,9 +132,12 @@ class Loader:
         epoch, start = self._resume if self._resume is not None else (self._epoch, 0)
         self._resume = None
         p = Pass(self._context, epoch, start, self._planner.num_batches(epoch, start), self)
-        self._passes = [r for r in self._passes if (q := r()) is not None and not q.ended]
-        self._passes.append(weakref.ref(p))
+        self._passes = [weakref.ref(q) for q in self._running()] + [weakref.ref(p)]
         return p
+
+    def _running(self) -> list[Pass]:
+        """The passes not yet ended, oldest first."""
+        return [q for r in self._passes if (q := r()) is not None and not q.ended]
 
     def _pass_ended(self, p: Pass, exhausted: bool) -> None:
         self._last = self._position(p)
@@ -150,9 +153,9 @@ class Loader:
     # ---- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Where the latest running pass is (see the module doc); ``load_state_dict`` resumes."""
-        live = [q for r in self._passes if (q := r()) is not None and not q.ended]
-        if live:
-            epoch, consumed = self._position(live[-1])
+        running = self._running()
+        if running:
+            epoch, consumed = self._position(running[-1])
         else:
             epoch, consumed = self._resume or self._last or (self._epoch, 0)
         return LoaderState(

@@ -106,8 +106,6 @@ def make_loader(
         raise ValueError("give make_loader either shards (a preprocessed dataset) or raw (files)")
     if pad_to != "batch" and (isinstance(pad_to, bool) or not isinstance(pad_to, int)):
         raise ValueError(f"pad_to must be 'batch' or a length, got {pad_to!r}")
-    if packing is not None and pad_to != "batch":
-        raise ValueError("pad_to does not apply to packing: rows are always `packing` long")
     if device != "cpu" and not torch.cuda.is_available():
         raise RuntimeError(f"device={device!r} but torch sees no CUDA device; use device='cpu'")
     plan = PlanOptions(

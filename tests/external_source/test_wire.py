@@ -24,7 +24,6 @@ def test_encode_decode_round_trip_on_numpy_and_torch():
         assert np.array_equal(np.asarray(rec.lengths), lengths)
         assert np.array_equal(np.asarray(rec.index), ids)
         assert rec.field("width") == 8 and rec.field("gather_ns") == 999
-    assert wire.body_length(aux) == aux.size
     wire.set_meta(aux, "gather_ns", 5)
     assert wire.decode(aux).field("gather_ns") == 5
     lengths_dev, ids_dev = wire.device_parts(torch.from_numpy(aux), 3)
@@ -37,7 +36,6 @@ def test_a_tail_is_flagged_and_found_without_guessing():
     tailed = wire.with_tail(aux, tail)
     rec = wire.decode(tailed)
     assert np.array_equal(rec.tail, tail) and rec.index.tolist() == [10, -1, 3]
-    assert wire.body_length(tailed) == aux.size
     with pytest.raises(wire.WireError, match="already has a tail"):
         wire.with_tail(tailed, tail)
 
@@ -54,3 +52,10 @@ def test_anything_else_fails_loudly():
         wire.decode(aux[:4])
     with pytest.raises(wire.WireError, match="meta needs"):
         wire.encode([1, 2], np.zeros(1, np.int64), np.zeros(1, np.int64))
+
+
+def test_get_meta_reads_what_set_meta_wrote():
+    aux = wire.encode(*_record())
+    wire.set_meta(aux, "bytes", 77)
+    assert wire.get_meta(aux, "bytes") == 77 == wire.decode(aux).field("bytes")
+    assert wire.get_meta(aux, "reads") == 2
