@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The CPU build of torch; on a GPU host install the CUDA build you want before `make setup`.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,torch,cuda12,dashboard,ray
+EXTRAS ?= dev,torch,dali,dashboard,ray
 
 .PHONY: setup demo dashboard test bench clean
 

@@ -67,7 +67,7 @@ def add_data_args(parser: argparse.ArgumentParser, synth: int = DEFAULT_SYNTH) -
 
 def dataset_stats(path: Path) -> dict:
     """Sequences (windows), tokens and the length distribution of a dataset directory."""
-    from external_source.reader import ShardReader
+    from rrweb_dali.external_source.reader import ShardReader
 
     reader = ShardReader(path)
     lengths = reader.lengths

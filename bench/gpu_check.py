@@ -36,9 +36,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from rrweb_dali.external_source.reader import ShardReader  # noqa: E402
 
 from bench.loader import SessionDataset  # noqa: E402
-from external_source.reader import ShardReader  # noqa: E402
 from rrweb_dali.loader import make_loader  # noqa: E402
 from rrweb_dali.shards.format import ShardWriter  # noqa: E402
 from rrweb_dali.shards.manifest import Manifest, write_manifest  # noqa: E402
@@ -78,7 +78,7 @@ def run_checks(root: Path, device: str) -> dict:
     n = len(reader)
     results = {}
 
-    ld = make_loader(root, 64, device=device, seed=1, labels=True, position_ids=True)
+    ld = make_loader(root, batch_size=64, device=device, seed=1, labels=True, position_ids=True)
     seen = []
     for b in ld:
         check_padded(b, reader)
@@ -89,8 +89,8 @@ def run_checks(root: Path, device: str) -> dict:
     assert sorted(seen.tolist()) == list(range(n))  # world size 1: the last batch is short
     results["padded_rows_once_per_epoch"] = True
 
-    cpu = make_loader(root, 64, device="cpu", seed=1, labels=True, position_ids=True)
-    dev = make_loader(root, 64, device=device, seed=1, labels=True, position_ids=True)
+    cpu = make_loader(root, batch_size=64, device="cpu", seed=1, labels=True, position_ids=True)
+    dev = make_loader(root, batch_size=64, device=device, seed=1, labels=True, position_ids=True)
     held = list(dev)  # every batch kept to the end: none may change after it was handed out
     _sync(device)
     for a, b in zip(cpu, held, strict=True):
@@ -99,8 +99,8 @@ def run_checks(root: Path, device: str) -> dict:
             assert torch.equal(a[k], b[k].cpu()), k
     results["device_equals_cpu_padded"] = True
 
-    cpu = make_loader(root, 16, device="cpu", seed=2, packing=512, labels=True)
-    dev = make_loader(root, 16, device=device, seed=2, packing=512, labels=True)
+    cpu = make_loader(root, batch_size=16, device="cpu", seed=2, packing=512, labels=True)
+    dev = make_loader(root, batch_size=16, device=device, seed=2, packing=512, labels=True)
     pieces: dict[int, list] = {}
     for a, b in zip(cpu, dev, strict=True):
         for key in a:
@@ -119,27 +119,27 @@ def run_checks(root: Path, device: str) -> dict:
     counts = []
     per_rank = []
     for r in range(3):
-        ldr = make_loader(root, 32, device=device, seed=3, rank=r, world_size=3)
+        ldr = make_loader(root, batch_size=32, device=device, seed=3, rank=r, world_size=3)
         idx = [b["index"].cpu() for b in ldr]
         counts.append(len(idx))
         per_rank.append(set(torch.cat(idx).tolist()))
     assert len(set(counts)) == 1 and set().union(*per_rank) == set(range(n))
     results["world3_equal_batch_counts"] = counts[0]
 
-    full = [b["index"].cpu() for b in make_loader(root, 32, device=device, seed=4)]
-    ld = make_loader(root, 32, device=device, seed=4)
+    full = [b["index"].cpu() for b in make_loader(root, batch_size=32, device=device, seed=4)]
+    ld = make_loader(root, batch_size=32, device=device, seed=4)
     it = iter(ld)
     for _ in range(5):
         next(it)
     state = ld.state_dict()
-    resumed = make_loader(root, 32, device=device, seed=4)
+    resumed = make_loader(root, batch_size=32, device=device, seed=4)
     resumed.load_state_dict(state)
     rest = [b["index"].cpu() for b in resumed]
     assert all(torch.equal(a, b) for a, b in zip(full[5:], rest, strict=True))
     results["resume_exact"] = True
 
-    plain = make_loader(root, 64, device=device, seed=5)
-    bucket = make_loader(root, 64, device=device, seed=5, bucketing=True)
+    plain = make_loader(root, batch_size=64, device=device, seed=5)
+    bucket = make_loader(root, batch_size=64, device=device, seed=5, bucketing=True)
     for _ in plain:
         pass
     for _ in bucket:
@@ -148,7 +148,11 @@ def run_checks(root: Path, device: str) -> dict:
     assert e1 > e0
     results["padding_efficiency"] = {"plain": round(e0, 4), "bucketing": round(e1, 4)}
 
-    b32 = next(iter(make_loader(root, 8, device=device, dtype="int32", pad_to=4096, labels=True)))
+    b32 = next(
+        iter(
+            make_loader(root, batch_size=8, device=device, dtype="int32", pad_to=4096, labels=True)
+        )
+    )
     assert b32["input_ids"].dtype == torch.int32 and b32["input_ids"].shape == (8, 4096)
     assert b32["labels"].dtype == torch.int64  # cross-entropy's target type, on the device too
     results["int32_ids_int64_labels_pad_to"] = True
@@ -248,14 +252,16 @@ def run_timings(root: Path, device: str, quick: bool, workers: int, repeat: int)
     for bs in sizes:
         batches = max(20, (8000 if quick else 40000) // bs)
         cases = {
-            "dali padded": lambda bs=bs: make_loader(root, bs, device=device),
+            "dali padded": lambda bs=bs: make_loader(root, batch_size=bs, device=device),
             "dali padded 1 per call": lambda bs=bs: make_loader(
-                root, bs, device=device, batches_per_call=1
+                root, batch_size=bs, device=device, batches_per_call=1
             ),
             "dali padded bucketing": lambda bs=bs: make_loader(
-                root, bs, device=device, bucketing=True
+                root, batch_size=bs, device=device, bucketing=True
             ),
-            "dali packing 2048": lambda bs=bs: make_loader(root, bs, device=device, packing=2048),
+            "dali packing 2048": lambda bs=bs: make_loader(
+                root, batch_size=bs, device=device, packing=2048
+            ),
         }
         loaders = {name: make() for name, make in cases.items()}
         baselines = {

@@ -50,9 +50,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from rrweb_dali.external_source.reader import ShardReader  # noqa: E402
 
 from bench._data import add_data_args, bench_datasets  # noqa: E402
-from external_source.reader import ShardReader  # noqa: E402
 from rrweb_dali.profiling import RunWriter, ThroughputMeter  # noqa: E402
 from rrweb_dali.profiling.system import cpu_count, environment_meta, library_versions  # noqa: E402
 
@@ -267,7 +267,9 @@ def run_variant(job: dict) -> list[dict]:
             if job["family"] == "dali":
                 from rrweb_dali.loader import make_loader
 
-                loader = make_loader(root, bs, device=device, seed=job["seed"], **job["options"])
+                loader = make_loader(
+                    root, batch_size=bs, device=device, seed=job["seed"], **job["options"]
+                )
                 row = measure(dali_batches(loader), job["seconds"], device, step, meter)
                 loader.close()
             else:

@@ -35,9 +35,9 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 import psutil  # noqa: E402
+from rrweb_dali.external_source.reader import ShardReader  # noqa: E402
 
 from bench._data import machine, synth_corpus  # noqa: E402
-from external_source.reader import ShardReader  # noqa: E402
 from rrweb_dali.ingest.discover import discover  # noqa: E402
 from rrweb_dali.parallel import available_cpus  # noqa: E402
 from rrweb_dali.preprocess import PreprocessOptions, preprocess  # noqa: E402

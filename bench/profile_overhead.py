@@ -128,7 +128,7 @@ def main() -> int:
             Path(args.shards) if args.shards else synthetic_dataset(Path(tmp) / "ds", args.sessions)
         )
         runs = Path(args.runs) if args.runs else Path(tmp) / "runs"
-        loader = make_loader(str(shards), args.batch_size, device=args.device, seed=0)
+        loader = make_loader(str(shards), batch_size=args.batch_size, device=args.device, seed=0)
         step_s = args.step_ms / 1000
         run_epochs(loader, 1, 0.0)  # warm: pipeline built, pages cached
         bare, hooked, ratios, batches = [], [], [], 0

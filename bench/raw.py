@@ -50,7 +50,7 @@ DATALOADER_WORKERS = 4
 
 # ---- variants (each runs in a subprocess) ---------------------------------------------------
 def _files(corpus: str) -> list[str]:
-    from external_source.raw import RawFiles
+    from rrweb_dali.external_source.raw import RawFiles
 
     return list(RawFiles.discover(corpus).paths)
 
@@ -205,7 +205,7 @@ def variant_shards(job: dict) -> dict:
     t0 = time.perf_counter()
     preprocess([job["corpus"]], out_dir, options, workers=available_cpus())
     out = {"preprocess_s": time.perf_counter() - t0, "epochs": []}
-    loader = make_loader(out_dir, job["batch_size"], device=job["device"], seed=0)
+    loader = make_loader(out_dir, batch_size=job["batch_size"], device=job["device"], seed=0)
     try:
         for label in ("shards-first", "shards-warm"):
             meter = _meter(job, label, {"variant": "shards"})

@@ -105,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # The data: padded batches of whole windows (their first seq_len tokens), shuffled per epoch.
     loader = make_loader(
-        data.path, args.batch_size, device=args.device, seed=0, max_length=args.seq_len, labels=True
+        data.path,
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=0,
+        max_length=args.seq_len,
+        labels=True,
     )
     torch.manual_seed(0)
     vocab = Tokenizer().vocab_size

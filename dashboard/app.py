@@ -1,4 +1,4 @@
-"""rrweb-dali runs dashboard: ``streamlit run dashboard/app.py -- --runs RUNS``.
+"""rrweb-dali runs dashboard: ``rrweb-dali dashboard RUNS`` runs this page under Streamlit.
 
 Compares the run folders that ``rrweb-dali profile``, the bench scripts and the training hook
 write (see ``rrweb_dali.profiling.runfiles``). The page layout lives here; reading and parsing is in
@@ -13,14 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-for _path in (HERE, HERE.parent):  # data.py/charts.py, and the package in a source checkout
-    if str(_path) not in sys.path:
-        sys.path.insert(0 if _path == HERE else len(sys.path), str(_path))
-
-import charts  # noqa: E402
-import data  # noqa: E402
-import streamlit as st  # noqa: E402
+import streamlit as st
+from rrweb_dali.dashboard import charts, data
 
 LIVE_REFRESH_S = 2.0
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

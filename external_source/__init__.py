@@ -10,10 +10,10 @@ imported on first use, so the shard path does not load the reader and tokenizer.
 
 from typing import Any
 
-from external_source.options import PlanOptions, Transport
-from external_source.packing import PackPlan, plan_packing, row_segments
-from external_source.reader import ShardReader
-from external_source.sampling import (
+from rrweb_dali.external_source.options import PlanOptions, Transport
+from rrweb_dali.external_source.packing import PackPlan, plan_packing, row_segments
+from rrweb_dali.external_source.reader import ShardReader
+from rrweb_dali.external_source.sampling import (
     batch_positions,
     batch_rows,
     bucket_by_length,
@@ -23,17 +23,17 @@ from external_source.sampling import (
     padding_efficiency,
     steps_in_epoch,
 )
-from external_source.source import BatchSource
-from external_source.state import LoaderState, LoaderStateError
+from rrweb_dali.external_source.source import BatchSource
+from rrweb_dali.external_source.state import LoaderState, LoaderStateError
 
 _LAZY = {
-    "CacheOptions": "external_source.raw",
-    "DiskCache": "external_source.raw",
-    "RawBatchSource": "external_source.raw",
-    "RawFiles": "external_source.raw",
-    "RawReader": "external_source.raw",
-    "TokenCache": "external_source.raw",
-    "raw_source_factory": "external_source.raw",
+    "CacheOptions": "rrweb_dali.external_source.raw",
+    "DiskCache": "rrweb_dali.external_source.raw",
+    "RawBatchSource": "rrweb_dali.external_source.raw",
+    "RawFiles": "rrweb_dali.external_source.raw",
+    "RawReader": "rrweb_dali.external_source.raw",
+    "TokenCache": "rrweb_dali.external_source.raw",
+    "raw_source_factory": "rrweb_dali.external_source.raw",
 }
 
 __all__ = [

@@ -21,14 +21,14 @@ Outputs of a call: two lists with one array per batch,
   rows end to end plus one trailing 0 (the source of every pad position in the device-side
   gather), or with ``pad_on_host`` ``[B * L]``, the rows padded with 0 to the batch width ``L``;
   packing mode: ``[B * L]``, the dense rows.
-* ``aux`` int64: the batch's bookkeeping in the versioned layout of :mod:`external_source.wire`
+* ``aux`` int64: the batch's bookkeeping in the versioned layout of :mod:`rrweb_dali.external_source.wire`
   (rows ``B``, width ``L``, real tokens, session pieces read, gather nanoseconds, bytes read; then
   ``n`` lengths and ``n`` session ids). Padded mode: ``n = B`` (row lengths, ``index``); packing
   mode: ``n = S`` segments (segment lengths, segment session ids, ``-1`` for the padding segment
   of the epoch's last row). It carries the counters back from DALI's worker processes.
 
 A batch is ``batch_size`` rows, except the last of an epoch with ``last_batch="short"`` (see
-:mod:`external_source.sampling`).
+:mod:`rrweb_dali.external_source.sampling`).
 """
 
 from __future__ import annotations
@@ -38,12 +38,11 @@ import time
 from collections import OrderedDict
 
 import numpy as np
-
-from external_source import wire
-from external_source.options import PlanOptions, Transport
-from external_source.packing import PackPlan, plan_packing, row_segments
-from external_source.reader import PathLike, ShardReader, as_path_list
-from external_source.sampling import (
+from rrweb_dali.external_source import wire
+from rrweb_dali.external_source.options import PlanOptions, Transport
+from rrweb_dali.external_source.packing import PackPlan, plan_packing, row_segments
+from rrweb_dali.external_source.reader import PathLike, ShardReader, as_path_list
+from rrweb_dali.external_source.sampling import (
     batch_positions,
     bucket_by_length,
     epoch_permutation,

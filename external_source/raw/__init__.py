@@ -7,12 +7,16 @@ source and its reader, :mod:`.warm` filling the cache ahead of time on every cor
 :mod:`.cache_stats` the counters that ride back from DALI's workers on every batch.
 """
 
-from external_source.raw.cache_stats import CacheStats
-from external_source.raw.disk_cache import DiskCache
-from external_source.raw.files import RawFiles
-from external_source.raw.source import RawBatchSource, RawReader, raw_source_factory
-from external_source.raw.token_cache import DEFAULT_MEMORY_BYTES, CacheOptions, TokenCache
-from external_source.raw.warm import WarmResult, warm
+from rrweb_dali.external_source.raw.cache_stats import CacheStats
+from rrweb_dali.external_source.raw.disk_cache import DiskCache
+from rrweb_dali.external_source.raw.files import RawFiles
+from rrweb_dali.external_source.raw.source import RawBatchSource, RawReader, raw_source_factory
+from rrweb_dali.external_source.raw.token_cache import (
+    DEFAULT_MEMORY_BYTES,
+    CacheOptions,
+    TokenCache,
+)
+from rrweb_dali.external_source.raw.warm import WarmResult, warm
 
 __all__ = [
     "DEFAULT_MEMORY_BYTES",

@@ -2,7 +2,7 @@
 
 The raw batch source runs in DALI's worker processes, whose memory the main process cannot read.
 So every batch carries its own accounting: the ``aux`` vector of the batch gets a source-specific
-*tail* of int64 values (:func:`external_source.wire.with_tail`; the loader finds it as
+*tail* of int64 values (:func:`rrweb_dali.external_source.wire.with_tail`; the loader finds it as
 ``wire.decode(aux).tail``)::
 
     [epoch, worker pid, counter deltas (COUNTER_FIELDS), gauges (GAUGE_FIELDS),
@@ -23,8 +23,8 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
+from rrweb_dali.external_source.raw.token_cache import COUNTER_FIELDS, GAUGE_FIELDS
 
-from external_source.raw.token_cache import COUNTER_FIELDS, GAUGE_FIELDS
 from rrweb_dali.errors import REASONS
 
 logger = logging.getLogger(__name__)

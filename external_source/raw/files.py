@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from rrweb_dali.external_source.reader import PathLike
 
-from external_source.reader import PathLike
 from rrweb_dali.ingest.discover import discover
 from rrweb_dali.tokenizer import Tokenizer
 

@@ -1,11 +1,11 @@
 """Raw mode's batch source: the shard loader's ``BatchSource``, reading and tokenizing files itself.
 
 ``make_loader(raw=SRC, cache_dir=...)`` builds the same loader as on shards with
-:class:`RawBatchSource` in place of :class:`~external_source.source.BatchSource`. It is a
+:class:`RawBatchSource` in place of :class:`~rrweb_dali.external_source.source.BatchSource`. It is a
 ``BatchSource`` whose reader is a :class:`RawReader`: the plan, rank sharding, remainder policy,
 resume state and outputs are the shard loader's, unchanged. With ``parallel=True`` (raw mode's
 default) DALI pickles the source into its spawned worker processes; each one builds its own
-:class:`~external_source.raw.token_cache.TokenCache` there, so reading and tokenizing run on every
+:class:`~rrweb_dali.external_source.raw.token_cache.TokenCache` there, so reading and tokenizing run on every
 core beside the training process.
 
 The unit is one file (see :mod:`.files`); ``index`` is the file's number. A file gives its first
@@ -25,7 +25,7 @@ a warm cache makes that a lookup), and a file that changes after that is fitted 
 length (cut, or padded with PAD).
 
 The cache counters of the DALI workers reach the main process as the tail of each batch's ``aux``
-(:func:`external_source.wire.with_tail`, laid out by :mod:`.cache_stats`).
+(:func:`rrweb_dali.external_source.wire.with_tail`, laid out by :mod:`.cache_stats`).
 """
 
 from __future__ import annotations
@@ -37,15 +37,14 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
-
-from external_source import wire
-from external_source.options import PlanOptions
-from external_source.raw.cache_stats import CacheStats, pack_tail
-from external_source.raw.files import REPLACEMENT, RawFiles
-from external_source.raw.token_cache import CacheOptions, Fetched, TokenCache
-from external_source.raw.warm import warm
-from external_source.reader import PathLike
-from external_source.source import BatchSource
+from rrweb_dali.external_source import wire
+from rrweb_dali.external_source.options import PlanOptions
+from rrweb_dali.external_source.raw.cache_stats import CacheStats, pack_tail
+from rrweb_dali.external_source.raw.files import REPLACEMENT, RawFiles
+from rrweb_dali.external_source.raw.token_cache import CacheOptions, Fetched, TokenCache
+from rrweb_dali.external_source.raw.warm import warm
+from rrweb_dali.external_source.reader import PathLike
+from rrweb_dali.external_source.source import BatchSource
 
 logger = logging.getLogger(__name__)
 

@@ -15,15 +15,15 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
-
-from external_source.raw.files import RawFiles
-from external_source.raw.token_cache import (
+from rrweb_dali.external_source.raw.files import RawFiles
+from rrweb_dali.external_source.raw.token_cache import (
     COUNTER_FIELDS,
     GAUGE_FIELDS,
     CacheOptions,
     TokenCache,
 )
+from tqdm import tqdm
+
 from rrweb_dali.parallel import LocalExecutor
 
 logger = logging.getLogger(__name__)

@@ -1,34 +1,43 @@
 """``rrweb-dali dashboard RUNS``: the Streamlit dashboard over a runs directory, on localhost.
 
-It runs ``streamlit run dashboard/app.py`` from a source checkout (the dashboard is a folder next
-to the package, not part of the installed wheel), bound to 127.0.0.1 unless ``--address`` says
-otherwise: run files name hosts and paths, which is nothing to publish on a network by accident.
+It runs ``streamlit run`` on the installed ``rrweb_dali/dashboard/app.py`` (the repository's
+``dashboard/`` folder), bound to 127.0.0.1 unless ``--address`` says otherwise: run files name
+hosts and paths, which is nothing to publish on a network by accident.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import os
 import sys
 from pathlib import Path
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+from rrweb_dali.commands._args import UsageError, add_command, positive_int
+from rrweb_dali.extras import require
+
+
+def app_path() -> Path:
+    """The dashboard page, from the installed package (a wheel or an editable checkout)."""
+    return Path(str(importlib.resources.files("rrweb_dali.dashboard") / "app.py"))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "dashboard",
         help="open the Streamlit dashboard over a runs directory (127.0.0.1)",
         description=(
-            "Serve dashboard/app.py with Streamlit, headless, on 127.0.0.1: compare profile and "
+            "Serve the dashboard with Streamlit, headless, on 127.0.0.1: compare profile and "
             "bench runs (throughput, waits, stages, memory, cache, config). Needs the dashboard "
-            "extra (streamlit, altair) and a source checkout."
+            "extra: pip install 'rrweb-dali[dashboard]'."
         ),
+        examples=["rrweb-dali dashboard runs/", "rrweb-dali dashboard runs/ --port 8600"],
     )
     p.add_argument("runs", help="runs directory written by `rrweb-dali profile` or bench/")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=positive_int, default=8501, help="port to serve on")
     p.add_argument(
-        "--address", default="127.0.0.1", help="address to bind (default 127.0.0.1: this host)"
+        "--address", default="127.0.0.1", help="address to bind (127.0.0.1: this host only)"
     )
     p.set_defaults(func=run)
 
@@ -40,7 +49,7 @@ def streamlit_command(runs: str, port: int = 8501, address: str = "127.0.0.1") -
         "-m",
         "streamlit",
         "run",
-        str(APP),
+        str(app_path()),
         "--server.address",
         address,
         "--server.port",
@@ -58,17 +67,10 @@ def streamlit_command(runs: str, port: int = 8501, address: str = "127.0.0.1") -
 
 
 def run(args: argparse.Namespace) -> int:
-    if not APP.is_file():
-        print(f"error: {APP} not found; the dashboard runs from a source checkout")
-        return 1
-    try:
-        import streamlit  # noqa: F401
-    except ImportError:
-        print("error: streamlit is not installed; pip install 'rrweb-dali[dashboard]'")
-        return 1
+    require("streamlit", "the dashboard")
+    require("altair", "the dashboard")
     if not Path(args.runs).is_dir():
-        print(f"error: {args.runs} is not a directory")
-        return 1
+        raise UsageError(f"{args.runs} is not a directory (give the runs directory of a profile)")
     print(f"dashboard on http://{args.address}:{args.port}/  (Ctrl-C stops it)", flush=True)
     # Become the server (no child left behind when this process is signalled).
     cmd = streamlit_command(args.runs, args.port, args.address)

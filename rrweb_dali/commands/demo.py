@@ -12,8 +12,10 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from rrweb_dali.commands._args import add_command
 from rrweb_dali.commands._table import format_table
 from rrweb_dali.errors import SessionError
+from rrweb_dali.extras import require
 from rrweb_dali.ingest import load_session
 from rrweb_dali.tokenizer import Tokenizer
 
@@ -25,18 +27,21 @@ def sample_files() -> list[Path]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "demo",
         help="run every stage on the bundled sample sessions",
         description=(
-            "Read and tokenize the bundled sample sessions, preprocess them into token shards and "
-            "iterate the loader over them, printing a table per stage."
+            "Read and tokenize the bundled sample sessions, preprocess them into token shards, "
+            "iterate the loader over them and record a profile run, printing a table per stage. "
+            "Needs torch and DALI (pip install 'rrweb-dali[torch,dali]')."
         ),
+        examples=["rrweb-dali demo", "rrweb-dali demo --out /tmp/rrweb-demo"],
     )
     p.add_argument(
         "--out",
         default="demo-out",
-        help="folder for the demo's shards and runs (default: ./demo-out)",
+        help="folder for the demo's shards and runs",
     )
     p.set_defaults(func=run)
 
@@ -97,17 +102,12 @@ def preprocess_stage(files: list[Path], out: Path) -> Path:
     return dataset
 
 
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def loader_stage(dataset: Path, epochs: int = 20) -> None:
     """Iterate the DALI loader over the demo shards for a few epochs and report its speed."""
     from rrweb_dali.loader import make_loader
+    from rrweb_dali.loader.make import resolve_device
 
-    device = _device()
+    device = resolve_device("auto")
     print(f"\n3. stream batches through the DALI loader (device={device}, {epochs} epochs)")
     with make_loader(dataset, batch_size=4, device=device, seed=0, max_length=16384) as loader:
         start = time.perf_counter()
@@ -135,6 +135,7 @@ def loader_stage(dataset: Path, epochs: int = 20) -> None:
 
 def profile_stage(dataset: Path, out: Path) -> None:
     """Record a short profile run of the loader and say how to look at it."""
+    from rrweb_dali.loader.make import resolve_device
     from rrweb_dali.profiling.session import ProfileSettings, run_profile
 
     runs = out / "runs"
@@ -142,7 +143,7 @@ def profile_stage(dataset: Path, out: Path) -> None:
     settings = ProfileSettings(
         shards=[str(dataset)],
         runs_dir=str(runs),
-        device=_device(),
+        device=resolve_device("auto"),
         batch_size=4,
         seconds=3.0,
         step_ms=2.0,
@@ -157,6 +158,9 @@ def profile_stage(dataset: Path, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Checked first, so that a missing extra does not stop the demo half-way.
+    require("torch", "the demo's loader stage")
+    require("nvidia.dali", "the demo's loader stage")
     files = sample_files()
     out = Path(args.out)
     tokenize_stage(files)

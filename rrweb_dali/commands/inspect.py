@@ -1,13 +1,18 @@
-"""``rrweb-dali inspect FILE``: what the reader saw in one file and the tokens it becomes."""
+"""``rrweb-dali inspect PATH``: what the reader saw in one file and the tokens it becomes, or the
+summary of a preprocessed dataset directory (its manifest: shards, totals, options)."""
 
 from __future__ import annotations
 
 import argparse
 import collections
+import sys
+from pathlib import Path
 
-from rrweb_dali.commands._table import format_kv
+from rrweb_dali.commands._args import UsageError, add_command, non_negative_int
+from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.errors import SessionError
 from rrweb_dali.ingest import ReadLimits, load_session
+from rrweb_dali.shards.manifest import read_manifest
 from rrweb_dali.tokenizer import Tokenizer
 
 EVENT_NAMES = {
@@ -24,35 +29,47 @@ EVENT_NAMES = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "inspect",
-        help="summarise one session file and print its decoded tokens",
+        help="summarise one session file (and its tokens) or a preprocessed dataset",
         description=(
-            "Read one rrweb file (any supported format), print what the reader found (format, "
-            "compression, events by type, duplicates dropped, salvage) and the decoded tokens."
+            "FILE: read one rrweb file (any supported format), print what the reader found "
+            "(format, compression, events by type, duplicates dropped, salvage) and the decoded "
+            "tokens. DATASET_DIR (written by `rrweb-dali preprocess`): print its manifest's "
+            "summary: shards, sessions, tokens, files rejected by reason, tokenizer and options."
         ),
+        examples=[
+            "rrweb-dali inspect session.json.gz --max-lines 20",
+            "rrweb-dali inspect data/",
+        ],
     )
-    p.add_argument("file", help="an rrweb session file (JSON, JSON Lines, gzip/zlib, packed, ...)")
+    p.add_argument("path", metavar="PATH", help="an rrweb session file, or a dataset directory")
     p.add_argument(
         "--max-lines",
-        type=int,
+        type=non_negative_int,
         default=60,
-        help="decoded token lines to print (0: all; default 60)",
+        help="decoded token lines to print (0: all)",
     )
     p.add_argument(
         "--max-text-bytes",
-        type=int,
+        type=non_negative_int,
         default=None,
-        help="tokenizer cap on UTF-8 bytes per text field (default: the tokenizer's)",
+        help=f"tokenizer cap on UTF-8 bytes per text field (default: {Tokenizer().max_text_bytes})",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if Path(args.path).is_dir():
+        return inspect_dataset(args.path)
+    if not Path(args.path).exists():
+        raise UsageError(f"{args.path} does not exist")
+    # A file the reader rejects is a finding, not a usage error: its reason, exit 1.
     try:
-        session = load_session(args.file, ReadLimits())
+        session = load_session(args.path, ReadLimits())
     except SessionError as exc:
-        print(f"error: {exc.reason}: {exc.detail}")
+        print(f"error: {exc.reason}: {exc.detail}", file=sys.stderr)
         return 1
     tok = (
         Tokenizer()
@@ -67,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         format_kv(
             [
-                ("file", args.file),
+                ("file", args.path),
                 ("format", r.format),
                 ("compression", r.compression or "none"),
                 ("bytes on disk", r.bytes_in),
@@ -91,4 +108,50 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(shown))
     if len(shown) < len(lines):
         print(f"... {len(lines) - len(shown)} more lines (--max-lines 0 prints all)")
+    return 0
+
+
+def inspect_dataset(root: str) -> int:
+    """The manifest's summary of a dataset directory (no shard is read)."""
+    if not (Path(root) / "manifest.json").is_file():
+        raise UsageError(
+            f"{root} is a directory but not a preprocessed dataset (no manifest.json); "
+            "give a session file or a directory written by `rrweb-dali preprocess`"
+        )
+    manifest = read_manifest(root)
+    t = manifest.totals
+    tokens = sum(s.tokens for s in manifest.shards)
+    sequences = sum(s.sessions for s in manifest.shards)
+    tok = manifest.tokenizer
+    print(
+        format_kv(
+            [
+                ("dataset", root),
+                (
+                    "format",
+                    f"{manifest.dtype} token shards, format version {manifest.format_version}",
+                ),
+                (
+                    "shards",
+                    f"{len(manifest.shards)} ({sum(s.bin_bytes + s.idx_bytes for s in manifest.shards) / 1e6:,.1f} MB)",
+                ),
+                ("sequences", sequences),
+                ("tokens", tokens),
+                ("mean tokens per sequence", round(tokens / max(sequences, 1), 1)),
+                ("files read", t.get("files_read", "n/a")),
+                ("sessions kept", t.get("sessions", "n/a")),
+                ("files rejected", t.get("files_rejected", "n/a")),
+                (
+                    "tokenizer",
+                    f"{tok.get('tokenizer')} version {tok.get('version')}, "
+                    f"vocab {tok.get('vocab_size')}, options {tok.get('options')}",
+                ),
+                ("options", ", ".join(f"{k}={v}" for k, v in sorted(manifest.options.items()))),
+            ]
+        )
+    )
+    rejected = t.get("rejected_by_reason") or {}
+    if rejected:
+        print()
+        print(format_table(["rejected by reason", "files"], sorted(rejected.items())))
     return 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rrweb_dali.commands._args import add_no_progress, positive_int
+from rrweb_dali.commands._args import UsageError, add_command, add_no_progress, positive_int
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
 from rrweb_dali.parallel import available_cpus
-from rrweb_dali.preprocess import PlanMismatch, PreprocessOptions, PreprocessResult, preprocess
+from rrweb_dali.preprocess import PreprocessOptions, PreprocessResult, preprocess
 from rrweb_dali.tokenizer.windows import POLICIES
 
 _DEFAULTS = PreprocessOptions()
@@ -17,20 +17,25 @@ _LIMITS = ReadLimits()
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "preprocess",
         help="turn a tree of rrweb files into memory-mapped token shards",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Read every rrweb file under SRC (directories are walked, globs expanded; hidden files\n"
-            "are skipped), tokenize each session and write token shards, manifest.json and\n"
-            "errors.jsonl into --out. Bad files never stop the run: each is listed in errors.jsonl\n"
+            "Read every rrweb file under SRC (directories are walked, globs expanded; hidden files "
+            "are skipped), tokenize each session and write token shards, manifest.json and "
+            "errors.jsonl into --out. Bad files never stop the run: each is listed in errors.jsonl "
             "with a reason.\n\n"
-            "Safe to interrupt: run the same command again and it skips the finished groups and\n"
-            "ends byte-identical to an uninterrupted run. Incremental: run it again after adding\n"
-            "files and only the new files are read, into new shards. The output bytes never\n"
-            "depend on --workers or --executor."
+            "Safe to interrupt: run the same command again and it skips the finished groups and "
+            "ends byte-identical to an uninterrupted run. Incremental: run it again after adding "
+            "files and only the new files are read, into new shards. The output bytes never "
+            "depend on --workers or --executor. --out must be new, empty or a dataset."
         ),
+        examples=[
+            "rrweb-dali preprocess sessions/ --out data/",
+            "rrweb-dali preprocess 'exports/**/*.json.gz' --out data/ --max-tokens 8192 "
+            "--overflow split --workers 8",
+        ],
     )
     p.add_argument("sources", nargs="+", metavar="SRC", help="input directory, file or glob")
     p.add_argument(
@@ -149,11 +154,21 @@ def main(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             progress=not args.no_progress and sys.stderr.isatty(),
         )
-    except (PlanMismatch, FileNotFoundError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (FileNotFoundError, NotADirectoryError, RuntimeError) as exc:
+        raise UsageError(_one_line(exc)) from None
+    except OSError as exc:  # the output side: a full disk, a read-only mount, ...
+        raise UsageError(
+            f"writing the dataset {args.out} failed: {_one_line(exc)}; the groups already "
+            "finished are kept, run the same command again to continue"
+        ) from None
     print(format_summary(result))
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 def format_summary(result: PreprocessResult) -> str:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from rrweb_dali.commands._args import positive_int
+from rrweb_dali.commands._args import (
+    UsageError,
+    add_command,
+    add_no_progress,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from rrweb_dali.commands._table import format_kv
 
 
-def _auto_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "profile",
         help="drive the loader and record throughput, waits and memory into a run folder",
         description=(
@@ -23,31 +27,55 @@ def register(sub: argparse._SubParsersAction) -> None:
             "step), sampling its counters twice a second into RUNS/<run_id>/ (meta.json, "
             "samples.jsonl, summary.json). View runs with `rrweb-dali dashboard RUNS`."
         ),
+        examples=[
+            "rrweb-dali profile data/ --out runs --batch-size 64 --max-length 4096 --seconds 30",
+            "rrweb-dali profile data/ --out runs --packing 8192 --step-ms 20 --epochs 2",
+        ],
     )
     p.add_argument(
         "shards", nargs="+", help="preprocessed dataset directories (with manifest.json)"
     )
     p.add_argument("--out", required=True, help="runs directory; one folder per run goes in it")
     p.add_argument(
-        "--device", choices=("cuda", "cpu"), default=None, help="default: cuda when available"
+        "--device",
+        choices=("auto", "cuda", "cpu"),
+        default="auto",
+        help="auto: cuda when torch sees a GPU, else cpu",
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32, help="sessions per batch")
     stop = p.add_mutually_exclusive_group()
-    stop.add_argument("--seconds", type=float, help="run for this long (across epochs)")
-    stop.add_argument("--epochs", type=int, help="run this many epochs (default 1)")
+    stop.add_argument(
+        "--seconds", type=positive_float, help="run for this long, across epochs (default: off)"
+    )
+    stop.add_argument(
+        "--epochs", type=positive_int, help="run this many epochs (default: 1 without --seconds)"
+    )
     p.add_argument(
         "--step-ms",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         help="simulated step per batch: GPU matmuls taking this long, or a sleep on the CPU",
     )
-    p.add_argument("--name", help="run name (default dali-<device>-b<batch size>)")
-    p.add_argument("--run-id", help="folder name; give the same one on every torchrun rank")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between samples")
+    p.add_argument("--name", help="run name (default: dali-<device>-b<batch size>)")
+    p.add_argument(
+        "--run-id",
+        help="folder name; give the same one on every torchrun rank (default: name and time)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="shuffling seed")
+    p.add_argument("--interval", type=positive_float, default=0.5, help="seconds between samples")
     p.add_argument("--bucketing", action="store_true", help="group similar lengths in a batch")
-    p.add_argument("--max-length", type=int, default=None, help="cut sessions to this many tokens")
-    p.add_argument("--packing", type=int, default=None, help="pack sessions into rows of L tokens")
+    p.add_argument(
+        "--max-length",
+        type=positive_int,
+        default=None,
+        help="cut sessions to this many tokens (default: none, rows as long as the dataset's)",
+    )
+    p.add_argument(
+        "--packing",
+        type=positive_int,
+        default=None,
+        help="pack sessions into rows of this many tokens (default: off, padded rows)",
+    )
     p.add_argument(
         "--prefetch",
         type=positive_int,
@@ -64,20 +92,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--parallel", action="store_true", help="run the batch source in worker processes"
     )
-    p.add_argument("--py-workers", type=int, default=2, help="worker processes with --parallel")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--py-workers", type=positive_int, default=2, help="worker processes with --parallel"
+    )
+    add_no_progress(p)
     p.set_defaults(func=run)
 
 
+def check_paths(shards: list[str], out: str) -> None:
+    """Refuse before the loader starts: inputs that are not datasets, an output that is a file."""
+    for root in shards:
+        if not (Path(root) / "manifest.json").is_file():
+            what = "does not exist" if not Path(root).exists() else "has no manifest.json"
+            raise UsageError(
+                f"{root} is not a preprocessed dataset ({what}); make one with "
+                "`rrweb-dali preprocess SRC --out DIR`"
+            )
+    if Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"--out {out} is a file; give a runs directory (made if missing)")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_paths(args.shards, args.out)
     from tqdm import tqdm
 
+    from rrweb_dali.loader.make import resolve_device
     from rrweb_dali.profiling.session import ProfileSettings, run_profile
 
     settings = ProfileSettings(
         shards=args.shards,
         runs_dir=args.out,
-        device=args.device or _auto_device(),
+        device=resolve_device(args.device),
         batch_size=args.batch_size,
         seconds=args.seconds,
         epochs=args.epochs,
@@ -101,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(
         total=settings.seconds if timed else None,
         unit="s" if timed else "batch",
-        disable=args.no_progress,
+        disable=args.no_progress or not sys.stderr.isatty(),
         bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f}s {postfix}" if timed else None,
     )
     shown = [0.0]

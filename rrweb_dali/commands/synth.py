@@ -6,32 +6,48 @@ import argparse
 import dataclasses
 import sys
 
-from rrweb_dali.commands._args import add_no_progress, positive_int
+from rrweb_dali.commands._args import add_command, add_no_progress, positive_int
 from rrweb_dali.commands._table import format_kv
 
-DEFAULT_SESSIONS = 31951
+# A quick corpus by default (about 50 MB); --scale asks for the benchmark corpus (about 8.4 GB).
+DEFAULT_SESSIONS = 200
+SCALE_SESSIONS = 31951
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "synth",
         help="write a synthetic rrweb corpus (for benchmarks and tests)",
         description=(
             "Generate N synthetic rrweb sessions shaped like the real recordings, in every file "
             "format the reader supports (json, json.gz, jsonl, packed), under DIR/NNN/. The same "
-            "N and --seed give the same bytes on every machine, whatever --workers."
+            "N and --seed give the same bytes on every machine, whatever --workers. Without -n "
+            f"it writes {DEFAULT_SESSIONS} sessions; --scale writes the benchmark corpus of "
+            f"{SCALE_SESSIONS:,} sessions (about 8.4 GB)."
         ),
+        examples=[
+            "rrweb-dali synth --out corpus/",
+            "rrweb-dali synth --out corpus/ -n 5000 --seed 1",
+            "rrweb-dali synth --out bench-corpus/ --scale",
+        ],
     )
     p.add_argument("--out", required=True, metavar="DIR", help="directory to write the corpus into")
-    p.add_argument(
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
         "-n",
         "--sessions",
         metavar="N",
         type=positive_int,
         default=DEFAULT_SESSIONS,
-        help=f"number of sessions (default {DEFAULT_SESSIONS:,})",
+        help="number of sessions",
     )
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    size.add_argument(
+        "--scale",
+        action="store_true",
+        help=f"the benchmark corpus: {SCALE_SESSIONS:,} sessions, about 8.4 GB",
+    )
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
     p.add_argument(
         "--workers",
         metavar="N",
@@ -48,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
 
     summary = write_synth_corpus(
         args.out,
-        args.sessions,
+        SCALE_SESSIONS if args.scale else args.sessions,
         seed=args.seed,
         workers=args.workers,
         progress=not args.no_progress and sys.stderr.isatty(),

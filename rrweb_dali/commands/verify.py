@@ -5,20 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rrweb_dali.commands._args import UsageError, add_command
 from rrweb_dali.commands._table import format_kv
 from rrweb_dali.shards.format import Shard, ShardFormatError
 from rrweb_dali.shards.manifest import read_manifest, shard_stem, verify_shard
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "verify",
         help="check every shard of a dataset against the SHA-256 in its manifest",
         description=(
             "Read every byte of every shard listed in DIR/manifest.json, recompute its SHA-256 "
             "(.bin then .idx) and check sizes, index structure and session counts. Exit 0 when "
-            "all shards match; exit 1 naming each bad shard otherwise."
+            "all shards match; exit 1 naming each bad shard otherwise; exit 2 when DIR is not a "
+            "dataset."
         ),
+        examples=["rrweb-dali verify data/"],
     )
     p.add_argument("dataset", metavar="DIR", help="a directory written by `rrweb-dali preprocess`")
     p.set_defaults(func=main)
@@ -37,9 +41,10 @@ def check_shard(root, info) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         manifest = read_manifest(args.dataset)
-    except (ShardFormatError, KeyError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (KeyError, TypeError) as exc:
+        raise UsageError(
+            f"{args.dataset}: manifest.json is not a dataset manifest ({exc})"
+        ) from None
     bad: list[str] = []
     total_bytes = 0
     for info in manifest.shards:

@@ -8,28 +8,40 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from rrweb_dali.commands._args import add_no_progress, positive_int
+from rrweb_dali.commands._args import (
+    UsageError,
+    add_command,
+    add_no_progress,
+    non_negative_int,
+    positive_int,
+)
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
+from rrweb_dali.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
-    from external_source.raw import WarmResult
+    from rrweb_dali.external_source.raw import WarmResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "warm",
         help="fill the token cache of raw-mode training ahead of time",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Read and tokenize every rrweb file under SRC (directories are walked, globs\n"
-            "expanded; hidden files are skipped) into the token cache in --cache-dir, on every\n"
-            "core. Files already cached (same path, size and mtime, or same content) are not read\n"
-            "again, so running it twice is cheap and an interrupted run continues. Bad files are\n"
+            "Read and tokenize every rrweb file under SRC (directories are walked, globs "
+            "expanded; hidden files are skipped) into the token cache in --cache-dir, on every "
+            "core. Files already cached (same path, size and mtime, or same content) are not read "
+            "again, so running it twice is cheap and an interrupted run continues. Bad files are "
             "cached as bad with their reason and listed in the summary.\n\n"
-            "Use the same --max-text-bytes and read limits as the training loader: they select\n"
+            "Use the same --max-text-bytes and read limits as the training loader: they select "
             "the cache namespace, like the tokenizer version does."
         ),
+        examples=[
+            "rrweb-dali warm sessions/ --cache-dir token-cache/",
+            "rrweb-dali warm 'exports/**/*.json.gz' --cache-dir token-cache/ --cache-bytes "
+            "20000000000",
+        ],
     )
     p.add_argument("sources", nargs="+", metavar="SRC", help="input directory, file or glob")
     p.add_argument("--cache-dir", required=True, metavar="DIR", help="token cache directory")
@@ -47,9 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="worker processes (default: every usable CPU)",
     )
-    same = "as make_loader's / preprocess's (default: the library's)"
+    limits = ReadLimits()
+    same = "as make_loader's / preprocess's"
     p.add_argument(
-        "--max-text-bytes", metavar="N", type=int, default=None, help=f"tokenizer option, {same}"
+        "--max-text-bytes",
+        metavar="N",
+        type=non_negative_int,
+        default=None,
+        help=f"tokenizer option, {same} (default: {Tokenizer().max_text_bytes})",
     )
     for name in ("bytes", "depth", "events"):
         p.add_argument(
@@ -57,14 +74,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             metavar="N",
             type=positive_int,
             default=None,
-            help=f"read limit, {same}",
+            help=f"read limit, {same} (default: {getattr(limits, 'max_' + name):,})",
         )
     add_no_progress(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from external_source.raw import CacheOptions, RawFiles, warm
+    from rrweb_dali.external_source.raw import CacheOptions, RawFiles, warm
 
     given = {
         "max_bytes": args.max_bytes,
@@ -80,9 +97,8 @@ def main(args: argparse.Namespace) -> int:
             limits=limits,
         )
         files = RawFiles.discover(args.sources)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
     result = warm(
         files,
         options,

@@ -27,12 +27,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 logger = logging.getLogger(__name__)
 
 # A preprocessed dataset directory holds ``state/plan.json``: discovery never descends into one,
 # and ``preprocess`` writes its plan under these names.
 STATE_DIR = "state"
 PLAN_NAME = "plan.json"
+# What marks a finished dataset (rrweb_dali.shards.manifest writes it; a test checks they agree).
+DATASET_MANIFEST = "manifest.json"
+DATASET_FORMAT = "rrweb-dali-shards"
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -52,7 +57,17 @@ def _has_glob(part: str) -> bool:
 
 
 def _is_dataset_dir(directory: Path) -> bool:
-    return (directory / STATE_DIR / PLAN_NAME).is_file()
+    """A preprocess output: its plan (written first) or its manifest (written last; a user's own
+    file of that name does not count)."""
+    if (directory / STATE_DIR / PLAN_NAME).is_file():
+        return True
+    manifest = directory / DATASET_MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        return orjson.loads(manifest.read_bytes()).get("format") == DATASET_FORMAT
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return False
 
 
 def _stat(path: str) -> tuple[int, int]:
@@ -108,7 +123,9 @@ def _expand(source: str, exclude: set[Path]) -> Iterable[tuple[Path, Path]]:
         return
     p = Path(source)
     if p.is_dir():
-        if _is_dataset_dir(p) or p.resolve() in exclude:
+        if p.resolve() in exclude:
+            raise ValueError(f"source {source} is also the output; write the dataset elsewhere")
+        if _is_dataset_dir(p):
             raise ValueError(f"source {source} is a preprocessed dataset, not a corpus")
         yield from _walk(p, exclude)
     elif p.exists() or p.is_symlink():

@@ -89,7 +89,7 @@ def parse_session_bytes(
         data = bytes(data)  # bytearray / memoryview: the parsers below want bytes methods
     try:
         with _gc_paused():
-            return _parse(data, limits)
+            session = _parse(data, limits)
     except SessionError as exc:
         raise exc.with_path(name) from None
     except MemoryError:
@@ -105,6 +105,9 @@ def parse_session_bytes(
         # log the traceback so the gap can be fixed.
         logger.warning("unexpected structure in %s", name, exc_info=True)
         raise SessionError("not_rrweb", f"{type(exc).__name__}: {exc}", name) from None
+    if session.report.salvaged:
+        logger.warning("salvaged %s: %s", name, session.report.salvage_detail)
+    return session
 
 
 @contextmanager

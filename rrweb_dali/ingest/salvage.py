@@ -15,14 +15,11 @@ character dropped.
 from __future__ import annotations
 
 import json
-import logging
 import re
 
 import orjson
 
 from rrweb_dali.errors import SessionError
-
-logger = logging.getLogger(__name__)
 
 
 # Element ends are found with the standard library's C scanner (``raw_decode`` parses one value
@@ -84,7 +81,6 @@ def salvage_array(text: bytes, start: int) -> tuple[list, str]:
             f"truncated at byte {len(text)}: recovered {len(items)} complete elements, "
             f"dropped {len(text) - end} bytes after the last one"
         )
-        logger.warning("salvaged a truncated array: %s", detail)
         return items, detail
     raise SessionError("truncated", f"cut at byte {len(text)} before any complete element")
 

@@ -1,8 +1,8 @@
 """DALI's outputs of one iteration -> the training batches it holds, each with its wire record.
 
 One iteration holds ``batches_per_call`` batches, one DALI sample each (see
-``external_source.source``). For each sample the host copy of ``aux`` is decoded
-(:mod:`external_source.wire`): its meta gives the width (no device sync), its lengths and ids
+``rrweb_dali.external_source.source``). For each sample the host copy of ``aux`` is decoded
+(:mod:`rrweb_dali.external_source.wire`): its meta gives the width (no device sync), its lengths and ids
 feed the finishing step, its tail (raw mode's cache counters) goes to the loader's accounting.
 On the CPU device this runs in the loader's background thread; on a GPU on the consumer's thread,
 so the padding kernels are queued on the consumer's stream.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from external_source import wire
+from rrweb_dali.external_source import wire
 from rrweb_dali.loader.buffers import HostBufferPool
 from rrweb_dali.loader.finish_host import finish_host
 from rrweb_dali.loader.finish_torch import finish_torch

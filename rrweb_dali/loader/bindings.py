@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from external_source.source import BatchSource
+from rrweb_dali.external_source.source import BatchSource
 
 if TYPE_CHECKING:
     from rrweb_dali.loader.loader import Loader

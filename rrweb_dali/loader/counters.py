@@ -8,7 +8,7 @@ consistent-enough snapshot of plain numbers.
 
 from __future__ import annotations
 
-from external_source.wire import META
+from rrweb_dali.external_source.wire import META
 from rrweb_dali.loader.assemble import Finished
 
 _ROWS, _WIDTH, _TOKENS = META["rows"], META["width"], META["tokens"]
@@ -22,7 +22,7 @@ class Counters:
     """Totals since the loader was made; ``cache`` adds raw mode's cache tails."""
 
     def __init__(self, cache=None):
-        self.cache = cache  # external_source.raw's CacheStats, or None on shards
+        self.cache = cache  # rrweb_dali.external_source.raw's CacheStats, or None on shards
         self._received = [0, 0, 0, 0, 0, 0, 0.0, 0.0]
         self._builds, self._build_s, self._finish_s = 0, 0.0, 0.0
 

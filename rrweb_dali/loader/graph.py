@@ -1,9 +1,9 @@
 """The DALI graph of the loader, and the one function that reaches into DALI's internals.
 
 Graph (one DALI sample per training batch, ``batches_per_call`` samples per iteration; see
-``external_source.source`` for why)::
+``rrweb_dali.external_source.source`` for why)::
 
-    external_source(BatchSource, batch_info) -> tokens uint16 | aux int64 (external_source.wire)
+    external_source(BatchSource, batch_info) -> tokens uint16 | aux int64 (rrweb_dali.external_source.wire)
       tokens.gpu(), aux.gpu()            <- only when a GPU is used (aux also stays on the host)
       cast(tokens -> int64 | int32)      <- on the device (DALI's threads on the CPU device)
     outputs -> torch through DLPack (bound to torch's current CUDA stream), zero-copy
@@ -38,7 +38,7 @@ import numpy as np
 from nvidia.dali import fn, types
 from nvidia.dali.pipeline import Pipeline
 
-from external_source.source import BatchSource
+from rrweb_dali.external_source.source import BatchSource
 from rrweb_dali.loader.options import PipelineOptions
 
 logger = logging.getLogger(__name__)

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from external_source.options import PlanOptions, Transport
-from external_source.sampling import consumed_after
-from external_source.source import BatchSource
-from external_source.state import LoaderState, LoaderStateError
+from rrweb_dali.external_source.options import PlanOptions, Transport
+from rrweb_dali.external_source.sampling import consumed_after
+from rrweb_dali.external_source.source import BatchSource
+from rrweb_dali.external_source.state import LoaderState, LoaderStateError
 from rrweb_dali.loader.assemble import Assembler
 from rrweb_dali.loader.bindings import EpochSampler, SourceAt, weak_call
 from rrweb_dali.loader.buffers import HostBufferPool
@@ -203,7 +203,7 @@ class Loader:
 
     def cache_stats(self) -> dict | None:
         """Raw mode's token cache counters over the batches received (``None`` on shards); see
-        ``external_source.raw.cache_stats``. Safe to call from another thread."""
+        ``rrweb_dali.external_source.raw.cache_stats``. Safe to call from another thread."""
         cache = self._counters.cache
         return None if cache is None else cache.as_dict()
 

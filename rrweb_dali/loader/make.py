@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import numbers
 from pathlib import Path
 
 import torch
 
-from external_source.options import PlanOptions, Transport
-from external_source.source import BatchSource
+from rrweb_dali.external_source.options import PlanOptions, Transport
+from rrweb_dali.external_source.source import BatchSource
 from rrweb_dali.ingest import ReadLimits
 from rrweb_dali.loader.distributed import local_device_id, rank_and_world
 from rrweb_dali.loader.loader import Loader
@@ -21,6 +22,32 @@ logger = logging.getLogger(__name__)
 # it fell to noise: bs 64 gave 75k samples/s with 1 batch per call, 90-98k with 4, 97-107k with 8;
 # bs 256 103-111k with 1, 110-131k with 2, and worse again with 8 (16 MB per call).
 ROWS_PER_CALL = 512
+# Rows longer than this without a cap (``max_length``, ``pad_to`` or ``packing``) get a warning:
+# a batch is padded to its longest row, so one 65k-token session makes a whole batch that wide.
+LONG_ROW_WARNING = 8192
+
+
+def _check_batch_size(batch_size: object) -> int:
+    """``batch_size`` as DataLoader takes it: a positive int (numpy's too), checked before use."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(
+            f"make_loader(batch_size=...) must be an int, got {batch_size!r} "
+            f"({type(batch_size).__name__})"
+        )
+    if batch_size < 1:
+        raise ValueError(f"make_loader(batch_size=...) must be at least 1, got {batch_size}")
+    return int(batch_size)
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"``: CUDA when torch sees a GPU, else the CPU; ``"cuda"`` without one is an error."""
+    if device not in ("auto", "cuda", "cpu") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'auto', 'cuda' or 'cpu', got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but torch sees no CUDA device; use device='cpu'")
+    return device
 
 
 def _last_batch(drop_last: bool, last_batch: str | None) -> str:
@@ -33,12 +60,12 @@ def _last_batch(drop_last: bool, last_batch: str | None) -> str:
 
 def make_loader(
     shards: str | Path | list | None = None,
-    batch_size: int | None = None,
-    device: str = "cuda",
+    *,
+    batch_size: int,
+    device: str = "auto",
     seed: int = 0,
     rank: int | None = None,
     world_size: int | None = None,
-    *,
     shuffle: bool = True,
     drop_last: bool = False,
     last_batch: str | None = None,
@@ -73,7 +100,7 @@ def make_loader(
     Sessions longer than ``max_length`` (or a fixed ``pad_to``) keep their first tokens.
 
     Packing mode (``packing=L``): ``batch_size`` dense rows of ``L`` tokens; see
-    ``external_source.packing`` and the README for its outputs (``position_ids``,
+    ``rrweb_dali.external_source.packing`` and the README for its outputs (``position_ids``,
     ``document_ids``, ``cu_seqlens``, ``index`` per segment).
 
     The end of an epoch, ``last_batch``: ``"short"`` (default; ``DataLoader`` over a
@@ -83,8 +110,12 @@ def make_loader(
 
     Ranks: ``rank``/``world_size``, else an initialised ``torch.distributed`` group, else
     torchrun's ``RANK``/``WORLD_SIZE`` (see :mod:`rrweb_dali.loader.distributed`).
-    ``device="cuda"`` uses ``LOCAL_RANK``'s GPU; ``device="cpu"`` runs the same DALI graph
-    CPU-only.
+    ``device="auto"`` (default) is CUDA when torch sees a GPU, else the CPU; ``"cuda"`` uses
+    ``LOCAL_RANK``'s GPU; ``"cpu"`` runs the same DALI graph CPU-only.
+
+    Row length: without ``max_length`` (or ``pad_to``, or ``packing``) a row is a whole sequence,
+    up to the dataset's ``--max-tokens`` (65,536 by default); a warning says so when rows can
+    pass ``LONG_ROW_WARNING`` = 8,192 tokens.
 
     Overlap: ``batches_per_call`` training batches make one DALI iteration (default: about
     ``ROWS_PER_CALL`` = 512 rows; 1 in raw mode). DALI runs ``prefetch`` iterations ahead on
@@ -98,16 +129,14 @@ def make_loader(
     unreadable files become ``[BOS, EOS]`` rows with ``index`` -1 (their labels -100).
     ``cache_dir`` keeps the tokens on disk (at most ``cache_bytes``); each worker also keeps
     ``memory_cache_bytes`` in memory. ``max_text_bytes``/``read_limits`` are the tokenizer's and
-    the reader's options. See ``external_source.raw``.
+    the reader's options. See ``rrweb_dali.external_source.raw``.
     """
-    if batch_size is None:
-        raise TypeError("make_loader() needs batch_size")
+    batch_size = _check_batch_size(batch_size)
     if (shards is None) == (raw is None):
         raise ValueError("give make_loader either shards (a preprocessed dataset) or raw (files)")
     if pad_to != "batch" and (isinstance(pad_to, bool) or not isinstance(pad_to, int)):
         raise ValueError(f"pad_to must be 'batch' or a length, got {pad_to!r}")
-    if device != "cpu" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} but torch sees no CUDA device; use device='cpu'")
+    device = resolve_device(device)
     plan = PlanOptions(
         batch_size=batch_size,
         seed=seed,
@@ -134,7 +163,11 @@ def make_loader(
     transport = Transport(pad_on_host=device_id is None, batches_per_call=batches_per_call)
     make_source, paths = BatchSource, shards
     if raw is not None:
-        from external_source.raw import DEFAULT_MEMORY_BYTES, CacheOptions, raw_source_factory
+        from rrweb_dali.external_source.raw import (
+            DEFAULT_MEMORY_BYTES,
+            CacheOptions,
+            raw_source_factory,
+        )
         from rrweb_dali.parallel import available_cpus
 
         py_workers = available_cpus() if py_workers is None else py_workers
@@ -165,4 +198,17 @@ def make_loader(
             world_size,
             plan.last_batch,
         )
+    if plan.cap is None and packing is None:
+        longest = max_tokens if raw is not None else _longest(loader.reader.lengths)
+        if longest > LONG_ROW_WARNING:
+            logger.warning(
+                "rows can be up to %d tokens (no max_length): every batch is as wide as its "
+                "longest row; pass max_length= (e.g. %d) or packing= to bound memory and padding",
+                longest,
+                LONG_ROW_WARNING,
+            )
     return loader
+
+
+def _longest(lengths) -> int:
+    return int(lengths.max()) if len(lengths) else 0

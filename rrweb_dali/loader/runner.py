@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from external_source.source import BatchSource
+from rrweb_dali.external_source.source import BatchSource
 from rrweb_dali.loader.ahead import Ahead
 from rrweb_dali.loader.graph import build_pipeline, close_pipeline
 from rrweb_dali.loader.options import PipelineOptions

@@ -28,6 +28,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from rrweb_dali.extras import require
 from rrweb_dali.parallel import LocalExecutor, available_cpus
 from rrweb_dali.preprocess.task import GroupResult, GroupTask, run_group
 
@@ -40,13 +41,7 @@ class RayExecutor:
     """Groups as Ray tasks on an existing cluster (``address``) or a local Ray started here."""
 
     def __init__(self, address: str | None = None, workers: int | None = None):
-        try:
-            import ray
-        except ModuleNotFoundError:
-            raise RuntimeError(
-                "the ray executor needs Ray: pip install 'rrweb-dali[ray]'"
-            ) from None
-        self._ray = ray
+        self._ray = require("ray", "the ray executor")
         self.address = address
         self.workers = workers
 

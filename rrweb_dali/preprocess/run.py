@@ -171,6 +171,22 @@ def _write_errors_and_totals(out: Path, plan: Plan) -> tuple[dict, list[ShardInf
     return totals, shards
 
 
+def check_output_dir(out: Path) -> None:
+    """``out`` must be new, empty or a dataset (its ``state/`` folder, made first, marks one even
+    before the first group ends): the run never writes its files among a user's own."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(20, "the output exists and is not a directory", str(out))
+    if not out.is_dir() or (out / STATE_DIR).is_dir():
+        return
+    entries = sorted(e.name for e in out.iterdir())
+    if entries:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise ValueError(
+            f"output {out} is a non-empty directory that is not a dataset ({shown}); "
+            "give a new or empty directory"
+        )
+
+
 def preprocess(
     sources: Sequence[str | os.PathLike],
     out: str | os.PathLike,
@@ -192,6 +208,7 @@ def preprocess(
     started = time.perf_counter()
     out = Path(out)
     found = {f.relpath: f for f in discover(sources, exclude=[out])}
+    check_output_dir(out)
     if not found:
         logger.warning("no input files found in %s", ", ".join(map(str, sources)))
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)

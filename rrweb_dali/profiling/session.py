@@ -155,7 +155,7 @@ def run_profile(settings: ProfileSettings, on_progress: Progress | None = None) 
 
     loader = make_loader(
         list(settings.shards),
-        settings.batch_size,
+        batch_size=settings.batch_size,
         device=settings.device,
         seed=settings.seed,
         **settings.loader_options,

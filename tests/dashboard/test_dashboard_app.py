@@ -3,10 +3,9 @@ written with ``RunWriter`` (exact, hand-made samples, so KPI values and deltas a
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.resources
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,27 +13,14 @@ import pytest
 pytest.importorskip("streamlit", reason="the dashboard extra (streamlit, altair) is not installed")
 pytest.importorskip("altair", reason="the dashboard extra (streamlit, altair) is not installed")
 
+from rrweb_dali.dashboard import data
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from rrweb_dali.profiling import RunWriter
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
-APP = DASHBOARD / "app.py"
+APP = Path(str(importlib.resources.files("rrweb_dali.dashboard") / "app.py"))
 MIB = 1024 * 1024
-
-
-def _load_data_module():
-    spec = importlib.util.spec_from_file_location(
-        "rrweb_dali_dashboard_data", DASHBOARD / "data.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-data = _load_data_module()
 
 
 def write_run(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from external_source.options import PlanOptions, Transport
+from rrweb_dali.external_source.options import PlanOptions, Transport
 
 
 def test_integers_of_any_kind_are_stored_as_int():

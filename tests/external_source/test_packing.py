@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from external_source.packing import plan_packing, row_segments
+from rrweb_dali.external_source.packing import plan_packing, row_segments
 
 
 def _reassemble(plan, lengths, rows):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from external_source.sampling import (
+from rrweb_dali.external_source.sampling import (
     batch_positions,
     bucket_by_length,
     consumed_after,

@@ -1,4 +1,4 @@
-"""The batch source DALI calls (``external_source.source``) and the reader under it."""
+"""The batch source DALI calls (``rrweb_dali.external_source.source``) and the reader under it."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import pickle
 
 import numpy as np
 import pytest
-
-from external_source import wire
-from external_source.options import PlanOptions, Transport
-from external_source.reader import ShardReader
-from external_source.source import BatchSource
+from rrweb_dali.external_source import wire
+from rrweb_dali.external_source.options import PlanOptions, Transport
+from rrweb_dali.external_source.reader import ShardReader
+from rrweb_dali.external_source.source import BatchSource
 
 
 def _without_gather_time(aux):

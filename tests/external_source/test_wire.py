@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from external_source import wire
+from rrweb_dali.external_source import wire
 
 
 def _record():

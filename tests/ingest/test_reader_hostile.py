@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import logging
 import random
 import zlib
 
@@ -163,3 +164,12 @@ def test_random_corruption_is_read_or_classified():
         except SessionError as exc:
             reasons.add(exc.reason)
     assert reasons and "not_json" in reasons
+
+
+def test_salvage_warning_names_its_file(tmp_path, hostile_inputs, caplog):
+    expected = hostile_inputs.write_salvageable_inputs(tmp_path)
+    name = sorted(expected)[0]
+    with caplog.at_level(logging.WARNING, logger="rrweb_dali.ingest.reader"):
+        load_session(tmp_path / name, hostile_inputs.HOSTILE_LIMITS)
+    messages = [r.getMessage() for r in caplog.records if "salvaged" in r.getMessage()]
+    assert len(messages) == 1 and str(tmp_path / name) in messages[0]

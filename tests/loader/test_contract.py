@@ -19,8 +19,8 @@ def _same(a, b) -> bool:
 
 def test_peeks_before_training_leave_the_epoch_whole(dataset):
     root, _ = dataset
-    reference = _epoch(make_loader(root, 16, device="cpu", seed=1))
-    loader = make_loader(root, 16, device="cpu", seed=1)
+    reference = _epoch(make_loader(root, batch_size=16, device="cpu", seed=1))
+    loader = make_loader(root, batch_size=16, device="cpu", seed=1)
     first = next(iter(loader))["index"]
     second = next(iter(loader))["index"]
     assert torch.equal(first, reference[0]) and torch.equal(second, reference[0])
@@ -30,9 +30,9 @@ def test_peeks_before_training_leave_the_epoch_whole(dataset):
 
 def test_a_peek_inside_the_loop_leaves_the_running_pass_untouched(dataset):
     root, _ = dataset
-    reference = make_loader(root, 16, device="cpu", seed=2)
+    reference = make_loader(root, batch_size=16, device="cpu", seed=2)
     epoch0, epoch1 = _epoch(reference), _epoch(reference)
-    loader = make_loader(root, 16, device="cpu", seed=2)
+    loader = make_loader(root, batch_size=16, device="cpu", seed=2)
     got = []
     for step, b in enumerate(loader):
         got.append(b["index"].clone())
@@ -48,7 +48,7 @@ def test_a_peek_on_one_rank_keeps_the_batch_counts_equal(dataset):
     root, _ = dataset
     counts = []
     for rank in range(2):
-        loader = make_loader(root, 16, device="cpu", seed=3, rank=rank, world_size=2)
+        loader = make_loader(root, batch_size=16, device="cpu", seed=3, rank=rank, world_size=2)
         n = 0
         for n, _ in enumerate(loader, 1):
             if rank == 0 and n == 3:
@@ -59,7 +59,7 @@ def test_a_peek_on_one_rank_keeps_the_batch_counts_equal(dataset):
 
 def test_every_pass_starts_the_current_epoch_and_full_passes_advance_it(dataset):
     root, _ = dataset
-    loader = make_loader(root, 16, device="cpu", seed=4)
+    loader = make_loader(root, batch_size=16, device="cpu", seed=4)
     it = iter(loader)
     head = [next(it)["index"] for _ in range(3)]
     del it  # an abandoned pass: the epoch stays
@@ -75,7 +75,7 @@ def test_every_pass_starts_the_current_epoch_and_full_passes_advance_it(dataset)
 
 def test_state_dict_of_an_untouched_loader_and_the_first_pass_after_a_load(dataset):
     root, _ = dataset
-    loader = make_loader(root, 16, device="cpu", seed=5)
+    loader = make_loader(root, batch_size=16, device="cpu", seed=5)
     assert (loader.state_dict()["epoch"], loader.state_dict()["consumed"]) == (0, 0)
     full = _epoch(loader)
     loader.set_epoch(0)
@@ -83,7 +83,7 @@ def test_state_dict_of_an_untouched_loader_and_the_first_pass_after_a_load(datas
     for _ in range(4):
         next(it)
     state = loader.state_dict()
-    resumed = make_loader(root, 16, device="cpu", seed=5)
+    resumed = make_loader(root, batch_size=16, device="cpu", seed=5)
     resumed.load_state_dict(state)
     assert resumed.state_dict() == state  # before iterating: the loaded position
     resumed.set_epoch(0)  # the usual set_epoch at the top of the epoch loop keeps the resume
@@ -102,7 +102,13 @@ def test_the_last_batch_conventions(dataset, world, last_batch):
     per_rank = []
     for rank in range(world):
         loader = make_loader(
-            root, bs, device="cpu", seed=6, rank=rank, world_size=world, last_batch=last_batch
+            root,
+            batch_size=bs,
+            device="cpu",
+            seed=6,
+            rank=rank,
+            world_size=world,
+            last_batch=last_batch,
         )
         per_rank.append([b["index"] for b in loader])
         assert len(per_rank[-1]) == len(loader)
@@ -125,13 +131,13 @@ def test_the_last_batch_conventions(dataset, world, last_batch):
 
 def test_drop_last_is_the_dataloader_spelling_of_last_batch_drop(dataset):
     root, _ = dataset
-    a = _epoch(make_loader(root, 16, device="cpu", seed=7, drop_last=True))
-    b = _epoch(make_loader(root, 16, device="cpu", seed=7, last_batch="drop"))
+    a = _epoch(make_loader(root, batch_size=16, device="cpu", seed=7, drop_last=True))
+    b = _epoch(make_loader(root, batch_size=16, device="cpu", seed=7, last_batch="drop"))
     assert _same(a, b)
     with pytest.raises(ValueError, match="contradicts"):
-        make_loader(root, 16, device="cpu", drop_last=True, last_batch="wrap")
+        make_loader(root, batch_size=16, device="cpu", drop_last=True, last_batch="wrap")
     with pytest.raises(ValueError, match="last_batch"):
-        make_loader(root, 16, device="cpu", last_batch="pad")
+        make_loader(root, batch_size=16, device="cpu", last_batch="pad")
 
 
 def test_lightning_epoch_hand_off_reaches_the_loader(dataset):
@@ -139,9 +145,9 @@ def test_lightning_epoch_hand_off_reaches_the_loader(dataset):
     the loader); with ``limit_train_batches`` no pass runs to its end, so only that hand-off
     gives every epoch its own order."""
     root, _ = dataset
-    reference = make_loader(root, 16, device="cpu", seed=8)
+    reference = make_loader(root, batch_size=16, device="cpu", seed=8)
     orders = [_epoch(reference)[:2] for _ in range(3)]
-    loader = make_loader(root, 16, device="cpu", seed=8)
+    loader = make_loader(root, batch_size=16, device="cpu", seed=8)
     for epoch in range(3):
         loader.sampler.set_epoch(epoch)
         got = []
@@ -163,7 +169,9 @@ def test_resume_across_world_sizes_sees_every_session_once(dataset, worlds):
     for i, world in enumerate(worlds):
         states = []
         for rank in range(world):
-            loader = make_loader(root, bs, device="cpu", seed=9, rank=rank, world_size=world)
+            loader = make_loader(
+                root, batch_size=bs, device="cpu", seed=9, rank=rank, world_size=world
+            )
             if state is not None:
                 loader.load_state_dict(state)
             for k, b in enumerate(loader, 1):
@@ -184,10 +192,10 @@ def test_the_next_epoch_runs_ahead_and_a_wrong_guess_is_discarded(dataset):
     root, _ = dataset
     reference = {}
     for epoch in (0, 1, 2, 5):
-        fresh = make_loader(root, 16, device="cpu", seed=10)
+        fresh = make_loader(root, batch_size=16, device="cpu", seed=10)
         fresh.set_epoch(epoch)
         reference[epoch] = _epoch(fresh)
-    loader = make_loader(root, 16, device="cpu", seed=10)
+    loader = make_loader(root, batch_size=16, device="cpu", seed=10)
     for epoch in (0, 1, 2):
         loader.set_epoch(epoch)  # the guess (epoch + 1 from its start) holds every time
         assert _same(_epoch(loader), reference[epoch]), epoch
@@ -205,9 +213,11 @@ def test_epochs_of_one_dali_iteration_run_ahead_one_at_a_time(tmp_path, write_da
     its pass starts: the next guess must wait until it is the current pass, or an epoch would
     be skipped (a regression test)."""
     write_dataset(tmp_path, n=40, shards=1, seed=3, max_len=50)
-    loader = make_loader(tmp_path, 8, device="cpu", seed=11)  # 5 batches: one DALI iteration
+    loader = make_loader(
+        tmp_path, batch_size=8, device="cpu", seed=11
+    )  # 5 batches: one DALI iteration
     for epoch in range(4):
-        fresh = make_loader(tmp_path, 8, device="cpu", seed=11)
+        fresh = make_loader(tmp_path, batch_size=8, device="cpu", seed=11)
         fresh.set_epoch(epoch)
         assert _same(_epoch(loader), _epoch(fresh)), epoch
     assert loader.epoch == 4 and loader.stats()["pipeline_builds"] == 1

@@ -31,7 +31,7 @@ class Recorder(pl.LightningModule):
 
 def test_trainer_fit_gives_each_epoch_its_own_order(dataset):
     root, _ = dataset
-    model = Recorder(make_loader(root, 16, device="cpu", seed=4))
+    model = Recorder(make_loader(root, batch_size=16, device="cpu", seed=4))
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=1,
@@ -45,7 +45,7 @@ def test_trainer_fit_gives_each_epoch_its_own_order(dataset):
     trainer.fit(model)
     assert sorted(model.seen) == [0, 1, 2]
     for epoch, got in model.seen.items():
-        reference = make_loader(root, 16, device="cpu", seed=4)
+        reference = make_loader(root, batch_size=16, device="cpu", seed=4)
         reference.set_epoch(epoch)
         want = [b["index"].clone() for b, _ in zip(reference, range(2), strict=False)]
         assert len(got) == 2 and all(torch.equal(a, b) for a, b in zip(got, want, strict=True))

@@ -54,8 +54,10 @@ def test_lightning_environment_without_a_group_is_an_error(no_launcher, dataset)
     no_launcher.setenv("WORLD_SIZE", "2")
     no_launcher.setenv("LOCAL_RANK", "1")
     with pytest.raises(RankError, match="RANK is unset"):
-        make_loader(root, 8, device="cpu")
-    assert make_loader(root, 8, device="cpu", rank=1).rank == 1  # an explicit rank is enough
+        make_loader(root, batch_size=8, device="cpu")
+    assert (
+        make_loader(root, batch_size=8, device="cpu", rank=1).rank == 1
+    )  # an explicit rank is enough
 
 
 def test_rank_without_world_size_is_an_error(no_launcher):
@@ -92,7 +94,7 @@ def _spawned(rank: int, root: str, store: str, out: str, lightning_env: bool) ->
         os.environ.update(WORLD_SIZE="2", LOCAL_RANK=str(rank))
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     try:
-        loader = make_loader(root, 8, device="cpu", seed=3)
+        loader = make_loader(root, batch_size=8, device="cpu", seed=3)
         seen = [b["index"].tolist() for b in loader]
         with open(f"{out}.{rank}", "w") as f:
             json.dump({"rank": loader.rank, "world": loader.world_size, "seen": seen}, f)

@@ -22,7 +22,7 @@ def test_ranks_disjoint_with_equal_batch_counts(dataset, world, check_rows):
     bs = 8
     per_rank = []
     for r in range(world):
-        loader = make_loader(root, bs, device="cpu", seed=2, rank=r, world_size=world)
+        loader = make_loader(root, batch_size=bs, device="cpu", seed=2, rank=r, world_size=world)
         batches = []
         for b in loader:
             check_rows(b, sessions)
@@ -39,7 +39,9 @@ def test_ranks_disjoint_with_equal_batch_counts(dataset, world, check_rows):
     heads = [set(p[: steps * bs]) for p in per_rank]
     assert all(not (heads[a] & heads[b]) for a in range(world) for b in range(a + 1, world))
     drop = [
-        len(make_loader(root, bs, device="cpu", rank=r, world_size=world, drop_last=True))
+        len(
+            make_loader(root, batch_size=bs, device="cpu", rank=r, world_size=world, drop_last=True)
+        )
         for r in range(world)
     ]
     assert drop == [N_SESSIONS // (bs * world)] * world
@@ -51,12 +53,12 @@ def test_ranks_disjoint_with_equal_batch_counts(dataset, world, check_rows):
 )
 def test_resume_gives_the_remaining_batches(dataset, options, indices):
     root, _ = dataset
-    full = indices(make_loader(root, 8, device="cpu", seed=3, **options))
-    loader = make_loader(root, 8, device="cpu", seed=3, **options)
+    full = indices(make_loader(root, batch_size=8, device="cpu", seed=3, **options))
+    loader = make_loader(root, batch_size=8, device="cpu", seed=3, **options)
     head = indices(loader, limit=5)
     state = loader.state_dict()
     assert state["epoch"] == 0 and state["consumed"] == 40
-    resumed = make_loader(root, 8, device="cpu", seed=3, **options)
+    resumed = make_loader(root, batch_size=8, device="cpu", seed=3, **options)
     resumed.load_state_dict(state)
     rest = indices(resumed)
     assert len(head) + len(rest) == len(full)
@@ -67,10 +69,12 @@ def test_resume_gives_the_remaining_batches(dataset, options, indices):
 def test_resume_into_a_different_world_size(dataset, indices):
     root, _ = dataset
     bs, k = 8, 4
-    order = torch.cat(indices(make_loader(root, bs, device="cpu", seed=4)))[:N_SESSIONS].tolist()
+    order = torch.cat(indices(make_loader(root, batch_size=bs, device="cpu", seed=4)))[
+        :N_SESSIONS
+    ].tolist()
     seen, states = [], []
     for r in range(2):
-        loader = make_loader(root, bs, device="cpu", seed=4, rank=r, world_size=2)
+        loader = make_loader(root, batch_size=bs, device="cpu", seed=4, rank=r, world_size=2)
         seen += torch.cat(indices(loader, limit=k)).tolist()
         states.append(loader.state_dict())
     assert states[0]["consumed"] == states[1]["consumed"] == 2 * k * bs
@@ -78,7 +82,7 @@ def test_resume_into_a_different_world_size(dataset, indices):
     rest = []
     counts = set()
     for r in range(3):
-        loader = make_loader(root, bs, device="cpu", seed=4, rank=r, world_size=3)
+        loader = make_loader(root, batch_size=bs, device="cpu", seed=4, rank=r, world_size=3)
         loader.load_state_dict(states[0])
         batches = indices(loader)
         counts.add(len(batches))
@@ -92,32 +96,34 @@ def test_resume_into_a_different_world_size(dataset, indices):
 
 def test_resume_checks_the_plan(dataset):
     root, _ = dataset
-    state = make_loader(root, 8, device="cpu", bucketing=True).state_dict()
+    state = make_loader(root, batch_size=8, device="cpu", bucketing=True).state_dict()
     with pytest.raises(ValueError, match="plan"):
-        make_loader(root, 16, device="cpu", bucketing=True).load_state_dict(state)
+        make_loader(root, batch_size=16, device="cpu", bucketing=True).load_state_dict(state)
     with pytest.raises(ValueError, match="version"):
-        make_loader(root, 8, device="cpu").load_state_dict({**state, "version": 0})
+        make_loader(root, batch_size=8, device="cpu").load_state_dict({**state, "version": 0})
 
 
 def test_rank_from_torchrun_environment(dataset, monkeypatch, indices):
     root, _ = dataset
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "3")
-    loader = make_loader(root, 8, device="cpu", seed=5)
+    loader = make_loader(root, batch_size=8, device="cpu", seed=5)
     assert (loader.rank, loader.world_size) == (1, 3)
-    explicit = make_loader(root, 8, device="cpu", seed=5, rank=1, world_size=3)
+    explicit = make_loader(root, batch_size=8, device="cpu", seed=5, rank=1, world_size=3)
     assert all(torch.equal(a, b) for a, b in zip(indices(loader), indices(explicit), strict=True))
-    assert make_loader(root, 8, device="cpu", rank=0, world_size=1).world_size == 1
+    assert make_loader(root, batch_size=8, device="cpu", rank=0, world_size=1).world_size == 1
     monkeypatch.setenv("RANK", "3")
     with pytest.raises(ValueError):
-        make_loader(root, 8, device="cpu")
+        make_loader(root, batch_size=8, device="cpu")
 
 
 def test_parallel_workers_give_the_same_batches(dataset):
     """``parallel=True``: the source runs in spawned DALI worker processes (never forked)."""
     root, _ = dataset
-    serial = make_loader(root, 16, device="cpu", seed=6, labels=True)
-    parallel = make_loader(root, 16, device="cpu", seed=6, labels=True, parallel=True, py_workers=2)
+    serial = make_loader(root, batch_size=16, device="cpu", seed=6, labels=True)
+    parallel = make_loader(
+        root, batch_size=16, device="cpu", seed=6, labels=True, parallel=True, py_workers=2
+    )
     try:
         for epoch in range(2):
             a, b = list(serial), list(parallel)

@@ -193,7 +193,7 @@ def test_verify_passes_then_names_a_damaged_shard(tmp_path, capsys, synth_corpus
 
 @pytest.mark.parametrize("missing", ["manifest.json"])
 def test_verify_refuses_a_directory_without_manifest(tmp_path, capsys, missing):
-    assert cli_main(["verify", str(tmp_path)]) == 1
+    assert cli_main(["verify", str(tmp_path)]) == 2  # not a dataset: a usage error; a bad shard: 1
     assert missing in capsys.readouterr().err
 
 

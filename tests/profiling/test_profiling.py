@@ -186,7 +186,7 @@ def test_loader_stats_is_safe_inside_the_loop(dataset):
     from rrweb_dali.loader import make_loader
 
     root, sessions, _ = dataset
-    with make_loader(str(root), 4, device="cpu", seed=1) as loader:
+    with make_loader(str(root), batch_size=4, device="cpu", seed=1) as loader:
         seen = 0
         for _ in range(2):
             for batch in loader:
@@ -260,7 +260,7 @@ def test_profile_hook_counts_what_the_loop_saw(dataset, tmp_path):
 
     root, sessions, tokens = dataset
     rows = toks = 0
-    with make_loader(str(root), 5, device="cpu") as loader:
+    with make_loader(str(root), batch_size=5, device="cpu") as loader:
         with profile(loader, tmp_path, "hook", interval_s=0.02, meta={"note": "t"}) as timed:
             assert len(timed) == len(loader) and timed.batch_size == 5
             for _ in range(2):
@@ -294,7 +294,7 @@ def test_profile_hook_marks_a_failed_loop(dataset, tmp_path):
                     raise RuntimeError("step blew up")
         return timed
 
-    with make_loader(str(root), 4, device="cpu") as loader:
+    with make_loader(str(root), batch_size=4, device="cpu") as loader:
         with pytest.raises(RuntimeError, match="step blew up"):
             train(loader)
         (run_dir,) = tmp_path.iterdir()

@@ -71,7 +71,7 @@ def test_raw_yields_the_tokens_of_shards_preprocessed_with_truncate(
     corpus, shards, tmp_path, options
 ):
     common = {"seed": 3, "world_size": 2, "rank": 1, **options}
-    from_shards = make_loader(shards, 5, device="cpu", **common)
+    from_shards = make_loader(shards, batch_size=5, device="cpu", **common)
     from_raw = raw_loader(corpus, tmp_path / "cache", batch_size=5, **common)
     assert len(from_raw) == len(from_shards)
     for _ in range(2):  # a cold epoch, then a warm one
@@ -140,7 +140,7 @@ def test_bad_files_are_skipped_with_their_reason_and_ranks_stay_equal(
     expected.pop("a_directory.json")  # a directory: discovery walks into it, it is not a file
     n = N_FILES + len(expected)
     world, bs = 3, 4
-    caplog.set_level(logging.WARNING, logger="external_source.raw.cache_stats")
+    caplog.set_level(logging.WARNING, logger="rrweb_dali.external_source.raw.cache_stats")
     counts = []
     for rank in range(world):
         loader = raw_loader(
@@ -209,12 +209,12 @@ def test_parallel_workers_tokenize_and_report_counters(corpus, tmp_path):
 
 def test_make_loader_takes_shards_or_raw(corpus, shards):
     with pytest.raises(ValueError, match="either shards"):
-        make_loader(shards, 4, device="cpu", raw=corpus)
+        make_loader(shards, batch_size=4, device="cpu", raw=corpus)
     with pytest.raises(ValueError, match="either shards"):
         make_loader(batch_size=4, device="cpu")
     with pytest.raises(FileNotFoundError):
         make_loader(raw=corpus / "missing", batch_size=4, device="cpu")
-    assert make_loader(shards, 4, device="cpu").cache_stats() is None
+    assert make_loader(shards, batch_size=4, device="cpu").cache_stats() is None
 
 
 def test_warm_command_fills_the_cache(corpus, tmp_path, capsys):
@@ -234,8 +234,8 @@ def test_warm_command_fills_the_cache(corpus, tmp_path, capsys):
 
 def test_bucketing_orders_files_by_their_size(corpus, tmp_path):
     """Lengths are unknown before tokenizing: bucketing sorts by the file-size proxy."""
-    from external_source.raw import RawFiles
-    from external_source.sampling import bucket_by_length, epoch_permutation
+    from rrweb_dali.external_source.raw import RawFiles
+    from rrweb_dali.external_source.sampling import bucket_by_length, epoch_permutation
 
     files = RawFiles.discover(corpus)
     loader = raw_loader(corpus, tmp_path / "cache", batch_size=4, seed=9, bucketing=True,

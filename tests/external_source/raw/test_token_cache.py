@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rrweb_dali.external_source.raw import CacheOptions, DiskCache, RawFiles, TokenCache, warm
+from rrweb_dali.external_source.raw.disk_cache import FileKey
+from rrweb_dali.external_source.raw.token_cache import MemoryLRU
 
-from external_source.raw import CacheOptions, DiskCache, RawFiles, TokenCache, warm
-from external_source.raw.disk_cache import FileKey
-from external_source.raw.token_cache import MemoryLRU
 from rrweb_dali.ingest import read_session
 from rrweb_dali.shards.format import ShardWriter
 from rrweb_dali.synth import write_synth_corpus
@@ -44,7 +44,7 @@ def expected_tokens(path: str, max_tokens: int = MAX_TOKENS) -> np.ndarray:
 
 
 def test_memory_lru_is_bounded_in_bytes_and_evicts_least_recent():
-    from external_source.raw.token_cache import Fetched
+    from rrweb_dali.external_source.raw.token_cache import Fetched
 
     lru = MemoryLRU(max_bytes=3 * (1000 + 128))
     for name in "abc":
@@ -147,8 +147,8 @@ def test_leftovers_of_a_killed_writer_are_ignored(corpus, tmp_path):
 
 _WARM_SCRIPT = """
 import sys
-from external_source.raw import CacheOptions, RawFiles
-from external_source.raw.warm import warm_chunk, WarmTask
+from rrweb_dali.external_source.raw import CacheOptions, RawFiles
+from rrweb_dali.external_source.raw.warm import warm_chunk, WarmTask
 files = RawFiles.discover(sys.argv[1])
 task = WarmTask(CacheOptions(cache_dir=sys.argv[2]), tuple(range(len(files))), files.paths, 1)
 print("ready", flush=True)
