@@ -31,7 +31,7 @@ class PlanOptions:
     """The epoch plan: which units each batch of each rank holds, in which order.
 
     ``last_batch`` is what happens to the end of an epoch that does not fill a whole global step
-    of ``world_size * batch_size`` units (see :mod:`rrweb_dali.external_source.sampling`): ``"short"`` (the
+    of ``world_size * batch_size`` units (see :mod:`.sampling`): ``"short"`` (the
     default, as ``DataLoader`` over a ``DistributedSampler``), ``"drop"`` or ``"wrap"``.
     """
 
@@ -74,7 +74,7 @@ class PlanOptions:
         return min(caps) if caps else None
 
     def plan_key(self, n_units: int) -> dict:
-        """What a saved state must agree on to resume (see :mod:`rrweb_dali.external_source.state`)."""
+        """What a saved state must agree on to resume (see :mod:`.state`)."""
         ordered = self.bucketing or self.packing is not None
         return {
             "sessions": int(n_units),

@@ -3,7 +3,7 @@
 Pure functions of plain arrays. The sessions of the epoch order are concatenated into one token
 stream; row ``r`` is stream positions ``[r * L, (r + 1) * L)``. A session longer than the room left
 in a row continues at the start of the next row; nothing is dropped: the last row of the epoch is
-filled up with padding. Rows are the units that :mod:`rrweb_dali.external_source.sampling` orders and shards,
+filled up with padding. Rows are the units that :mod:`.sampling` orders and shards,
 so rank sharding, wrap-around and resume work on packed data exactly as on sessions.
 
 A row is described by *segments*: maximal runs of tokens from one session inside the row, plus a

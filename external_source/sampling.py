@@ -6,7 +6,7 @@ streaming: every process (each rank, each DALI worker) recomputes the same plan 
 
 The plan of an epoch is a *sequence*: the order in which the epoch's units (sessions, or packed
 rows) are consumed globally. It never depends on the world size, which is what lets a job resume
-with a different number of ranks (:mod:`rrweb_dali.external_source.state`). Ranks consume it in *global
+with a different number of ranks (:mod:`.state`). Ranks consume it in *global
 steps* of ``world_size * batch_size`` positions; in every step rank ``r`` takes the ``r``-th run
 of ``batch_size`` positions. After ``k`` steps exactly the first ``start + k * world_size *
 batch_size`` positions are consumed.

@@ -21,7 +21,7 @@ Outputs of a call: two lists with one array per batch,
   rows end to end plus one trailing 0 (the source of every pad position in the device-side
   gather), or with ``pad_on_host`` ``[B * L]``, the rows padded with 0 to the batch width ``L``;
   packing mode: ``[B * L]``, the dense rows.
-* ``aux`` int64: the batch's bookkeeping in the versioned layout of :mod:`rrweb_dali.external_source.wire`
+* ``aux`` int64: the batch's bookkeeping in the versioned layout of :mod:`.wire`
   (rows ``B``, width ``L``, real tokens, session pieces read, gather nanoseconds, bytes read; then
   ``n`` lengths and ``n`` session ids). Padded mode: ``n = B`` (row lengths, ``index``); packing
   mode: ``n = S`` segments (segment lengths, segment session ids, ``-1`` for the padding segment

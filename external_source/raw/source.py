@@ -5,7 +5,7 @@
 ``BatchSource`` whose reader is a :class:`RawReader`: the plan, rank sharding, remainder policy,
 resume state and outputs are the shard loader's, unchanged. With ``parallel=True`` (raw mode's
 default) DALI pickles the source into its spawned worker processes; each one builds its own
-:class:`~rrweb_dali.external_source.raw.token_cache.TokenCache` there, so reading and tokenizing run on every
+:class:`~.token_cache.TokenCache` there, so reading and tokenizing run on every
 core beside the training process.
 
 The unit is one file (see :mod:`.files`); ``index`` is the file's number. A file gives its first

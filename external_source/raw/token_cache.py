@@ -14,7 +14,7 @@ version, read limits, library version) selects the disk cache's *namespace*
 mtime resolution is not noticed (the limit every make-like tool has).
 
 Levels. Memory: per process, bounded in bytes, least recently used out first; it holds the
-truncated tokens. Disk: :class:`~rrweb_dali.external_source.raw.disk_cache.DiskCache`, shared by processes and
+truncated tokens. Disk: :class:`~.disk_cache.DiskCache`, shared by processes and
 runs, holding every token of a file. A miss on both reads the file, tokenizes it and appends it to
 the disk cache; :meth:`TokenCache.flush` makes appended rows durable and visible to the others.
 

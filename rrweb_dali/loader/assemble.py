@@ -2,8 +2,8 @@
 
 One iteration holds ``batches_per_call`` batches, one DALI sample each (see
 ``rrweb_dali.external_source.source``). For each sample the host copy of ``aux`` is decoded
-(:mod:`rrweb_dali.external_source.wire`): its meta gives the width (no device sync), its lengths and ids
-feed the finishing step, its tail (raw mode's cache counters) goes to the loader's accounting.
+(:mod:`rrweb_dali.external_source.wire`): its meta gives the width (no device sync), its lengths
+and ids feed the finishing step, its tail (raw mode's cache counters) goes to the loader's accounting.
 On the CPU device this runs in the loader's background thread; on a GPU on the consumer's thread,
 so the padding kernels are queued on the consumer's stream.
 """

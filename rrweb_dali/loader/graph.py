@@ -3,7 +3,7 @@
 Graph (one DALI sample per training batch, ``batches_per_call`` samples per iteration; see
 ``rrweb_dali.external_source.source`` for why)::
 
-    external_source(BatchSource, batch_info) -> tokens uint16 | aux int64 (rrweb_dali.external_source.wire)
+    external_source(BatchSource, batch_info) -> tokens uint16 | aux int64 (see .wire)
       tokens.gpu(), aux.gpu()            <- only when a GPU is used (aux also stays on the host)
       cast(tokens -> int64 | int32)      <- on the device (DALI's threads on the CPU device)
     outputs -> torch through DLPack (bound to torch's current CUDA stream), zero-copy

@@ -1,7 +1,7 @@
 """The loader's options by concern: what a batch holds (:class:`OutputOptions`) and how the
 DALI pipeline runs (:class:`PipelineOptions`). The plan and the transport of the batches are in
-:mod:`rrweb_dali.external_source.options`; :func:`rrweb_dali.loader.make_loader` maps its keywords onto all
-four. Each validates itself, so a wrong value fails where it is given, naming the option.
+:mod:`rrweb_dali.external_source.options`; :func:`rrweb_dali.loader.make_loader` maps its
+keywords onto all four. Each validates itself, so a wrong value fails where it is given, naming the option.
 """
 
 from __future__ import annotations
