@@ -208,7 +208,7 @@ def test_profile_command_totals_match_the_loader(dataset, tmp_path):
         "--interval",
         "0.05",
         "--step-ms",
-        "2",
+        "10",  # 22 steps of 10 ms: the run lasts over four sampling intervals on any machine
         "--name",
         "cli",
         "--no-progress",
@@ -221,7 +221,7 @@ def test_profile_command_totals_match_the_loader(dataset, tmp_path):
     assert meta["kind"] == "profile" and meta["name"] == "cli" and "git_revision" in meta
     assert meta["host"]["cpu_count"] >= 1 and "numpy" in meta["versions"]
     assert meta["dataset"][0]["sessions"] == sessions and meta["dataset"][0]["tokens"] == tokens
-    assert meta["settings"]["epochs"] == 2 and meta["step"] == {"kind": "sleep", "ms": 2.0}
+    assert meta["settings"]["epochs"] == 2 and meta["step"] == {"kind": "sleep", "ms": 10.0}
     assert meta["loader"]["plan"]["batch_size"] == 4
     assert meta["stage_notes"]["host_copy"] is None and meta["stage_notes"]["h2d"] is None
 
