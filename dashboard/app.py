@@ -1,9 +1,12 @@
-"""rrweb-dali runs dashboard: ``rrweb-dali dashboard RUNS`` runs this page under Streamlit.
+"""rrweb-dali runs dashboard: ``rrweb-dali dashboard RUNS...`` runs this page under Streamlit.
 
 Compares the run folders that ``rrweb-dali profile``, the bench scripts and the training hook
-write (see ``rrweb_dali.profiling.runfiles``). The page layout lives here; reading and parsing is in
-``data.py`` and the charts in ``charts.py``. The runs directory comes from ``--runs`` or the
-``RRWEB_DALI_RUNS`` environment variable; nothing outside it is read.
+write (see ``rrweb_dali.profiling.runfiles``), from one or several runs directories. The page
+opens with each run's verdict (input-bound, balanced, compute-bound) and the loader options to
+change; then the steady-state KPIs, where the time goes, throughput, memory, padding, cache and
+the configuration diff. Reading is in ``data.py``, labels/KPIs/verdicts in ``runs.py``, frames
+in ``frames.py``, charts in ``charts.py``. The directories come from ``--runs`` (repeatable) or
+the ``RRWEB_DALI_RUNS`` environment variable; nothing outside them is read.
 """
 
 from __future__ import annotations
@@ -13,24 +16,28 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
-from rrweb_dali.dashboard import charts, data
+from rrweb_dali.dashboard import charts, config, data, frames, runs
 
 LIVE_REFRESH_S = 2.0
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # How a folder that cannot be shown is reported in the sidebar (anything else: a warning).
 NOTE_LEVEL = {"not_run": "info"}
+VERDICT_LEVEL = {"input-bound": "error", "balanced": "warning", "compute-bound": "success"}
 
 
-def sidebar(infos: list[data.RunInfo], runs_dir: Path) -> tuple[list[str], str | None, str, bool]:
+def sidebar(
+    labelled: dict[str, data.RunInfo], notes: list, dirs: list[Path]
+) -> tuple[list[str], str | None, str, bool]:
     sb = st.sidebar
     sb.header("Runs")
-    sb.caption(f"from `{runs_dir}`")
+    sb.caption("from " + ", ".join(f"`{d.name}`" for d in dirs))
     address = st.get_option("server.address")
     if address not in LOOPBACK and address is not None:
         sb.warning(f"serving on {address}: reachable beyond this host")
-    ok = [r.run_id for r in infos if r.ok]
-    selected = sb.multiselect("runs to compare", ok, default=ok[:3], key="runs")
+    options = list(labelled)
+    selected = sb.multiselect("runs to compare", options, default=options[:3], key="runs")
     baseline = (
         sb.selectbox("baseline for deltas", selected, index=0, key="baseline") if selected else None
     )
@@ -41,89 +48,139 @@ def sidebar(infos: list[data.RunInfo], runs_dir: Path) -> tuple[list[str], str |
         format_func=charts.THROUGHPUT_LABELS.get,
     )
     only_diff = sb.checkbox("config: only settings that differ", value=True, key="only_diff")
-    for info in infos:
-        if not info.ok:
-            getattr(sb, NOTE_LEVEL.get(info.kind, "warning"))(f"`{info.run_id}`: {info.message}")
+    for root, info in notes:
+        where = f"{root.name}/" if len(dirs) > 1 else ""
+        getattr(sb, NOTE_LEVEL.get(info.kind, "warning"))(f"`{where}{info.run_id}`: {info.message}")
     return selected, baseline, metric, only_diff
 
 
-def kpi_cards(label: str, info: data.RunInfo, values: dict, base: dict | None) -> None:
-    st.markdown(f"**{label}** · {info.status}" + (" · baseline" if base is None else ""))
-    for col, (key, title, _unit, higher_better) in zip(
-        st.columns(len(data.KPI_SPECS)), data.KPI_SPECS, strict=True
+def verdict_panel(view: runs.RunView, status: str) -> None:
+    """The run's verdict, why, and the advice table: the first thing the page says."""
+    out = view.assessment()
+    verdict = out["verdict"]
+    text = (
+        f"**{view.label}** ({status}): **{verdict or 'no verdict yet'}**: {out['verdict_reason']}"
+    )
+    getattr(st, VERDICT_LEVEL.get(verdict, "info"))(text)
+    lines = [
+        f"{i}. **`{a['option']}`**: {a['why']}. *Expected:* {a['expected']}."
+        if a["option"]
+        else f"{i}. **keep the loader**: {a['why']}. *Expected:* {a['expected']}."
+        for i, a in enumerate(out["advice"], 1)
+    ]
+    if lines:
+        st.markdown("\n".join(lines))
+
+
+def kpi_cards(view: runs.RunView, values: dict, base: dict | None) -> None:
+    st.markdown(f"**{view.label}** · {view.info.status}" + (" · baseline" if base is None else ""))
+    for col, (key, title, higher_better) in zip(
+        st.columns(len(runs.KPI_SPECS)), runs.KPI_SPECS, strict=True
     ):
-        delta = None if base is None else data.kpi_delta(key, values[key], base[key])
+        delta = None if base is None else runs.kpi_delta(key, values[key], base[key])
         col.metric(
             title,
-            data.format_kpi(key, values[key]),
+            runs.format_kpi(key, values[key]),
             delta=delta,
             delta_color="normal" if higher_better else "inverse",
         )
 
 
-def run_notes(info: data.RunInfo, store: dict, records: int) -> None:
+def run_notes(view: runs.RunView, store: dict) -> None:
     """Findings about a selected run: no samples, lines skipped or half-written, a newer schema."""
-    if not records:
-        st.info(f"`{info.run_id}`: no samples yet ({info.status})")
+    info = view.info
+    if not view.has_samples:
+        st.info(f"`{view.label}`: no samples yet ({info.status})")
     elif info.message:
-        st.warning(f"`{info.run_id}`: {info.message}")
+        st.warning(f"`{view.label}`: {info.message}")
     for rank, path in info.sample_files.items():
         entry = store.get(str(path))
         if entry is None:
             continue
         if entry.bad_lines:
             st.warning(
-                f"`{info.run_id}` rank {rank}: {entry.bad_lines} lines that are not JSON skipped"
+                f"`{view.label}` rank {rank}: {entry.bad_lines} lines that are not JSON skipped"
             )
         if entry.partial and info.status != "running":
-            st.warning(f"`{info.run_id}` rank {rank}: the last line is incomplete (not shown)")
+            st.warning(f"`{view.label}` rank {rank}: the last line is incomplete (not shown)")
+
+
+def epochs_panel(views: dict[str, runs.RunView]) -> None:
+    """Cold and warm epochs apart (raw mode's cache), when a run has both kinds or either."""
+    passes = {label: v.epochs() for label, v in views.items()}
+    table = frames.epochs_table(passes)
+    if table.empty or not (table["kind"] != "").any():
+        return
+    st.subheader("Cold and warm epochs")
+    rows = []
+    for label, eps in passes.items():
+        for kind, agg in runs.cold_warm(eps).items():
+            rows.append({"run": label, "kind": kind, **agg})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="epoch_kinds")
+
+
+def where_time_goes(views: dict[str, runs.RunView], frame: pd.DataFrame) -> None:
+    st.subheader("Where the time goes")
+    steady = {label: v.assessment()["steady"] for label, v in views.items()}
+    table, unmeasured = frames.parts_table(steady)
+    if table.empty:
+        st.info("No run has a steady state to break down yet.")
+    else:
+        st.altair_chart(charts.parts(table))
+    for label, missing in unmeasured.items():
+        if missing:
+            st.caption(f"`{label}`: not measured in this mode (not drawn): " + ", ".join(missing))
+    split = frames.time_split(frame)
+    if not split.empty:
+        st.altair_chart(charts.time_split(split))
 
 
 def render(
-    runs_dir: Path, selected: list[str], baseline: str | None, metric: str, only_diff: bool
+    dirs: list[Path], selected: list[str], baseline: str | None, metric: str, only_diff: bool
 ) -> None:
     """Everything that depends on the run files; re-run alone every few seconds while live."""
-    root = runs_dir.resolve()
-    infos = {rid: data.inspect_run(root, root / rid) for rid in selected}
-    infos = {rid: i for rid, i in infos.items() if i.ok}
+    labelled, _ = runs.discover(dirs)
     store = st.session_state.setdefault("sample_store", {})
-    samples = {rid: data.run_samples(store, info) for rid, info in infos.items()}
-    for rid, info in infos.items():
-        run_notes(info, store, sum(len(r) for r in samples[rid].values()))
-    with_data = {rid: s for rid, s in samples.items() if any(s.values())}
-    if not with_data:
+    views = runs.read_views(store, labelled, selected)
+    for view in views.values():
+        run_notes(view, store)
+    live = any(v.info.status == "running" for v in views.values())
+    if st.session_state.get("live") and not live:
+        st.session_state["live"] = False
+        st.rerun()  # the runs ended: redraw the page without the timer
+    views = {label: v for label, v in views.items() if v.has_samples}
+    if not views:
         st.info("No samples to show yet: pick runs with samples in the sidebar.")
         return
 
-    st.subheader("Key figures")
-    values = {rid: data.kpis(s) for rid, s in with_data.items()}
-    base = values.get(baseline) if baseline in with_data else None
-    for rid in with_data:
-        kpi_cards(rid, infos[rid], values[rid], None if rid == baseline else base)
+    st.subheader("Verdict")
+    for view in views.values():
+        verdict_panel(view, view.info.status)
 
-    frame = data.frames_concat([data.samples_frame(infos[rid], s) for rid, s in with_data.items()])
-    domain = sorted(frame["series"].unique().tolist())
-    st.subheader("Throughput")
-    st.altair_chart(
-        charts.throughput(frame, data.warmup_marks(with_data, infos), metric), width="stretch"
+    st.subheader("Key figures (steady state; the warm-up on its own)")
+    values = {label: runs.kpis(v.samples) for label, v in views.items()}
+    base = values.get(baseline) if baseline in views else None
+    for label, view in views.items():
+        kpi_cards(view, values[label], None if label == baseline else base)
+    epochs_panel(views)
+
+    frame = frames.frames_concat(
+        [frames.samples_frame(label, v.world_size, v.samples) for label, v in views.items()]
     )
+    domain = sorted(frame["series"].unique().tolist())
+    where_time_goes(views, frame)
 
-    st.subheader("Per-stage time")
-    table, unmeasured = data.stage_table(with_data)
-    if table.empty:
-        st.info("No run reports per-stage times.")
-    else:
-        st.altair_chart(charts.stages(table), width="stretch")
-    if unmeasured:
-        st.caption(
-            "Not separately measurable (null in the samples, not estimated): "
-            + ", ".join(unmeasured)
-        )
+    st.subheader("Throughput")
+    marks = frames.warmup_marks(
+        {label: v.samples for label, v in views.items()},
+        {label: v.world_size for label, v in views.items()},
+    )
+    st.altair_chart(charts.throughput(frame, marks, metric), width="stretch")
 
     left, right = st.columns(2)
     with left:
         st.subheader("Memory")
-        mem = data.memory_table(frame)
+        mem = frames.memory_table(frame)
         if mem.empty:
             st.info("No memory readings in these runs.")
         else:
@@ -139,7 +196,7 @@ def render(
         st.caption("None of these runs has a token cache.")
 
     st.subheader("Configuration")
-    diff = data.config_diff({rid: infos[rid].meta for rid in with_data}, only_different=only_diff)
+    diff = config.config_diff({k: v.info.meta for k, v in views.items()}, only_different=only_diff)
     if diff.empty:
         st.caption("The selected runs have the same settings.")
     else:
@@ -147,11 +204,9 @@ def render(
 
     st.subheader("Raw data")
     st.download_button(
-        "samples (CSV)", data.csv_bytes(frame), "samples.csv", "text/csv", key="dl_csv"
+        "samples (CSV)", frames.csv_bytes(frame), "samples.csv", "text/csv", key="dl_csv"
     )
-    runs_json = {
-        rid: {"meta": infos[rid].meta, "summaries": infos[rid].summaries} for rid in with_data
-    }
+    runs_json = {k: {"meta": v.info.meta, "summaries": v.info.summaries} for k, v in views.items()}
     st.download_button(
         "meta and summaries (JSON)",
         json.dumps(runs_json, indent=2, default=str),
@@ -160,39 +215,38 @@ def render(
         key="dl_json",
     )
 
-    live = any(i.status == "running" for i in infos.values())
-    if st.session_state.get("live") and not live:
-        st.session_state["live"] = False
-        st.rerun()  # the runs ended: redraw the page without the timer
-
 
 def main() -> None:
     st.set_page_config(page_title="rrweb-dali runs", layout="wide")
     st.title("rrweb-dali loader runs")
-    runs_dir = data.runs_dir_from(sys.argv[1:], dict(os.environ))
-    if runs_dir is None:
+    dirs = data.runs_dirs_from(sys.argv[1:], dict(os.environ))
+    if not dirs:
         st.info(
-            "Start with `streamlit run dashboard/app.py -- --runs RUNS` (or set RRWEB_DALI_RUNS)."
+            "Start with `rrweb-dali dashboard RUNS` (or `streamlit run dashboard/app.py -- --runs "
+            "RUNS`, or set RRWEB_DALI_RUNS)."
         )
         return
-    if not runs_dir.is_dir():
-        st.warning(f"`{runs_dir}` is not a directory.")
+    missing = [d for d in dirs if not d.is_dir()]
+    for d in missing:
+        st.warning(f"`{d}` is not a directory.")
+    dirs = [d for d in dirs if d.is_dir()]
+    if not dirs:
         return
-    infos = data.list_runs(runs_dir)
-    if not infos:
+    labelled, notes = runs.discover(dirs)
+    if not labelled and not notes:
+        where = " ".join(str(d) for d in dirs)
         st.info(
-            f"`{runs_dir}` holds no runs yet. Write one with `rrweb-dali profile SHARDS --out {runs_dir}`."
+            f"`{where}` holds no runs yet. Write one with `rrweb-dali profile SHARDS --out DIR`."
         )
         return
-    selected, baseline, metric, only_diff = sidebar(infos, runs_dir)
+    selected, baseline, metric, only_diff = sidebar(labelled, notes, dirs)
     if not selected:
         st.info("Pick runs in the sidebar.")
         return
-    by_id = {i.run_id: i for i in infos}
-    live = any(by_id[r].status == "running" for r in selected if r in by_id)
+    live = any(labelled[r].status == "running" for r in selected if r in labelled)
     st.session_state["live"] = live
     view = st.fragment(render, run_every=LIVE_REFRESH_S if live else None)
-    view(runs_dir, selected, baseline, metric, only_diff)
+    view(dirs, selected, baseline, metric, only_diff)
 
 
 main()

@@ -21,7 +21,17 @@ from rrweb_dali.commands._args import UsageError
 from rrweb_dali.extras import install_hint
 
 # Order here is the order in --help.
-COMMANDS = ("demo", "inspect", "synth", "preprocess", "warm", "verify", "profile", "dashboard")
+COMMANDS = (
+    "demo",
+    "inspect",
+    "synth",
+    "preprocess",
+    "warm",
+    "verify",
+    "profile",
+    "dashboard",
+    "report",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

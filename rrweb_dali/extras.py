@@ -17,6 +17,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "streamlit": ("streamlit", "dashboard"),
     "altair": ("altair", "dashboard"),
     "pandas": ("pandas", "dashboard"),
+    "vl_convert": ("vl-convert-python", "dashboard"),
     "ray": ("ray", "ray"),
 }
 # DALI's extra is chosen by build: the default one also runs CPU-only.

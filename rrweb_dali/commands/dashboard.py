@@ -1,4 +1,4 @@
-"""``rrweb-dali dashboard RUNS``: the Streamlit dashboard over a runs directory, on localhost.
+"""``rrweb-dali dashboard RUNS...``: the Streamlit dashboard over runs directories, on localhost.
 
 It runs ``streamlit run`` on the installed ``rrweb_dali/dashboard/app.py`` (the repository's
 ``dashboard/`` folder), bound to 127.0.0.1 unless ``--address`` says otherwise: run files name
@@ -32,9 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             "bench runs (throughput, waits, stages, memory, cache, config). Needs the dashboard "
             "extra: pip install 'rrweb-dali[dashboard]'."
         ),
-        examples=["rrweb-dali dashboard runs/", "rrweb-dali dashboard runs/ --port 8600"],
+        examples=[
+            "rrweb-dali dashboard runs/",
+            "rrweb-dali dashboard runs-a/ runs-b/ --port 8600",
+        ],
     )
-    p.add_argument("runs", help="runs directory written by `rrweb-dali profile` or bench/")
+    p.add_argument(
+        "runs", nargs="+", help="runs directories written by `rrweb-dali profile` or bench/"
+    )
     p.add_argument("--port", type=positive_int, default=8501, help="port to serve on")
     p.add_argument(
         "--address", default="127.0.0.1", help="address to bind (127.0.0.1: this host only)"
@@ -42,8 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def streamlit_command(runs: str, port: int = 8501, address: str = "127.0.0.1") -> list[str]:
-    """The ``streamlit run`` command line for ``runs`` (also used by the browser test)."""
+def streamlit_command(
+    runs: str | list[str], port: int = 8501, address: str = "127.0.0.1"
+) -> list[str]:
+    """The ``streamlit run`` command line for ``runs`` (one directory or several; also used by
+    the browser test)."""
+    dirs = [runs] if isinstance(runs, str) else list(runs)
     return [
         sys.executable,
         "-m",
@@ -61,16 +70,16 @@ def streamlit_command(runs: str, port: int = 8501, address: str = "127.0.0.1") -
         "--client.toolbarMode",
         "viewer",
         "--",
-        "--runs",
-        str(Path(runs).resolve()),
+        *[arg for d in dirs for arg in ("--runs", str(Path(d).resolve()))],
     ]
 
 
 def run(args: argparse.Namespace) -> int:
     require("streamlit", "the dashboard")
     require("altair", "the dashboard")
-    if not Path(args.runs).is_dir():
-        raise UsageError(f"{args.runs} is not a directory (give the runs directory of a profile)")
+    for runs in args.runs:
+        if not Path(runs).is_dir():
+            raise UsageError(f"{runs} is not a directory (give the runs directory of a profile)")
     print(f"dashboard on http://{args.address}:{args.port}/  (Ctrl-C stops it)", flush=True)
     # Become the server (no child left behind when this process is signalled).
     cmd = streamlit_command(args.runs, args.port, args.address)

@@ -179,6 +179,11 @@ def run(args: argparse.Namespace) -> int:
                 ("median samples/s", _fmt(summary.get("median", {}).get("samples_per_s"))),
                 ("padding efficiency", _fmt(rates.get("padding_efficiency"), 3)),
                 ("loop wait share", _fmt(rates.get("wait_share"), 3)),
+                ("verdict", f"{summary.get('verdict') or 'n/a'}: {summary.get('verdict_reason')}"),
+                *[
+                    (f"advice {i}", f"{a['option'] or 'none'}: {a['why']} -> {a['expected']}")
+                    for i, a in enumerate(summary.get("advice") or [], 1)
+                ],
             ]
         )
     )

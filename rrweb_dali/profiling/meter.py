@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from rrweb_dali.profiling import system
+from rrweb_dali.profiling.memory import loader_memory
 from rrweb_dali.profiling.runfiles import COUNTERS, MEMORY_FIELDS, STAGES, RunWriter
+from rrweb_dali.profiling.verdict import assess
 
 STEADY_FIELDS = ("samples_per_s", "tokens_per_s", "padding_efficiency", "wait_share")
 
@@ -32,7 +33,7 @@ def _round(x: float | None, digits: int = 6) -> float | None:
 class SampleBuilder:
     """Builds sample records from cumulative counters and keeps what the summary needs.
 
-    ``memory=False`` leaves RSS and GPU memory out (tests that want exact, machine-free records).
+    ``memory=False`` leaves the memory readings out (tests that want exact, machine-free records).
     Intervals shorter than ``min_rate_dt`` (the stub between the last periodic sample and the
     final one) get null rates: a few milliseconds say nothing about throughput.
     """
@@ -48,17 +49,24 @@ class SampleBuilder:
         self._peaks: dict[str, int | None] = dict.fromkeys(MEMORY_FIELDS)
         self.warmup_end_s: float | None = None
         self.samples = 0
+        self.first: dict | None = None
+        self.warmup_record: dict | None = None  # the sample that ends the warm-up
         self.last: dict | None = None
 
     def memory(self) -> dict[str, int | None]:
+        """The whole loader's memory now (:func:`rrweb_dali.profiling.memory.loader_memory`)."""
         if not self._memory:
             return dict.fromkeys(MEMORY_FIELDS)
-        alloc, reserved = system.gpu_memory(self._gpu_device)
-        return {
-            "rss_bytes": system.rss_bytes(),
-            "gpu_allocated_bytes": alloc,
-            "gpu_reserved_bytes": reserved,
-        }
+        return loader_memory(self._gpu_device)
+
+    def window_records(self) -> list[dict]:
+        """The samples that bound the run and its steady state (first, warm-up end, last): all
+        :func:`rrweb_dali.profiling.figures.steady_window` needs, without keeping every sample."""
+        out: list[dict] = []
+        for rec in (self.first, self.warmup_record, self.last):
+            if rec is not None and all(rec is not r for r in out):
+                out.append(rec)
+        return out
 
     def build(
         self,
@@ -115,18 +123,22 @@ class SampleBuilder:
                     self._steady[k].append(rates[k])
         elif self.warmup_end_s is None and cur["batches"] > 0:
             self.warmup_end_s = rec["t"]
+            self.warmup_record = rec
         self._prev = {"t": t, **cur, "loop_wait_s": loop_wait_s}
         self.samples += 1
+        if self.first is None:
+            self.first = rec
         self.last = rec
         return rec
 
-    def summary(self) -> dict:
-        """Totals (from the last sample), whole-run rates, steady-state medians and p95, peaks."""
+    def summary(self, meta: dict | None = None, epochs: list[dict] | None = None) -> dict:
+        """Totals (from the last sample), whole-run rates, steady-state medians and p95, peaks,
+        the passes ``epochs`` and the verdict on ``meta`` (the run's meta.json) and them."""
         last = self.last or {}
         duration = float(last.get("t") or 0.0)
         rows, tokens, slots = last.get("rows"), last.get("tokens"), last.get("slots")
         stats = {k: np.asarray(v, dtype=float) for k, v in self._steady.items()}
-        return {
+        out = {
             "totals": {
                 **{k: last.get(k) for k in COUNTERS},
                 "stages": last.get("stages"),
@@ -144,7 +156,10 @@ class SampleBuilder:
             "peak": dict(self._peaks),
             "warmup_end_s": self.warmup_end_s,
             "samples": self.samples,
+            "epochs": list(epochs or []),
         }
+        out.update(assess(meta or {}, self.window_records(), out))
+        return out
 
 
 def batch_counts(batch) -> tuple[int, int | None, int | None]:
@@ -235,6 +250,6 @@ class ThroughputMeter:
     def finish(self, status: str = "finished", extra: dict | None = None) -> dict:
         """Write the final sample and the summary; returns the summary."""
         self.sample()
-        summary = {**self.builder.summary(), **(extra or {})}
+        summary = {**self.builder.summary(self.writer.meta), **(extra or {})}
         self.writer.finish(summary, status=status)
         return summary

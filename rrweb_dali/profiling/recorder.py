@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rrweb_dali.profiling import system
+from rrweb_dali.profiling.dataset import loader_dataset
 from rrweb_dali.profiling.meter import SampleBuilder
 from rrweb_dali.profiling.runfiles import RunWriter, safe_name
 
@@ -93,8 +94,16 @@ def shared_run_id(name: str, world_size: int) -> str | None:
     return f"{safe_name(name)}-{safe_name(job)[:12]}"
 
 
+def _pass_kind(misses: int | None, hits: int | None) -> str | None:
+    """A pass over raw files was "cold" when its cache missed, "warm" when it only hit."""
+    if misses is None:
+        return None
+    return "cold" if misses > 0 else ("warm" if (hits or 0) > 0 else None)
+
+
 class LoaderProfiler:
-    """Samples a loader's counters from a background thread into a :class:`RunWriter`."""
+    """Samples a loader's counters from a background thread into a :class:`RunWriter`, and
+    times each pass over the data (epochs: the loop's ``iter``, to its end or its break)."""
 
     def __init__(
         self,
@@ -114,6 +123,59 @@ class LoaderProfiler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.summary: dict | None = None
+        self.epochs: list[dict] = []  # every pass that ended, for the summary
+        self._pending: list[dict] = []  # passes that ended since the last sample
+        self._passes_lock = threading.Lock()
+        self._pass_start: dict | None = None
+
+    def _counts(self) -> dict:
+        stats = self.loader.stats()
+        cache = loader_cache(self.loader) or {}
+        return {
+            "t": self.writer.elapsed(),
+            "epoch": stats.get("epoch"),
+            **{k: stats.get(k) for k in ("batches", "rows", "tokens")},
+            "wait_s": self.loop_wait_s,
+            "misses": cache.get("misses"),
+            "hits": cache.get("hits"),
+        }
+
+    def pass_started(self) -> None:
+        """Called by the loop's thread as a pass begins."""
+        self._pass_start = self._counts()
+
+    def pass_ended(self, complete: bool) -> None:
+        """Called by the loop's thread as a pass ends (``complete``: it ran to its end)."""
+        start, self._pass_start = self._pass_start, None
+        if start is None:
+            return
+        end = self._counts()
+
+        def d(key: str) -> int | float | None:
+            a, b = end[key], start[key]
+            return None if a is None or b is None else a - b
+
+        rec = {
+            "epoch": start["epoch"],
+            "t0": round(start["t"], 6),
+            "seconds": round(end["t"] - start["t"], 6),
+            "batches": d("batches"),
+            "rows": d("rows"),
+            "tokens": d("tokens"),
+            "wait_s": None if d("wait_s") is None else round(d("wait_s"), 6),
+            "complete": complete,
+            "kind": _pass_kind(d("misses"), d("hits")),
+        }
+        if not rec["batches"]:
+            return  # a pass that yielded nothing (a peek, an empty epoch) says nothing
+        with self._passes_lock:
+            self.epochs.append(rec)
+            self._pending.append(rec)
+
+    def _take_passes(self) -> dict | None:
+        with self._passes_lock:
+            ended, self._pending = self._pending, []
+        return {"passes": ended} if ended else None
 
     def _loop_wait_now(self) -> float:
         """Cumulative wait including a wait still in progress, read without locking the loop."""
@@ -132,7 +194,7 @@ class LoaderProfiler:
                 loader_stages(stats),
                 self._loop_wait_now(),
                 loader_cache(self.loader),
-                {"loader": stats},
+                {"loader": stats, **(self._take_passes() or {})},
             )
             return self.writer.sample(rec)
 
@@ -156,7 +218,7 @@ class LoaderProfiler:
         if self._thread is not None:
             self._thread.join()
         self.sample()
-        summary = self.builder.summary()
+        summary = self.builder.summary(self.writer.meta, self.epochs)
         summary["loader_stats"] = self.loader.stats()
         if error:
             summary["error"] = error
@@ -180,12 +242,15 @@ class ProfiledLoader:
         prof = self.profiler
         clock = time.perf_counter
         it = iter(self._loader)
+        prof.pass_started()
+        complete = False
         try:
             while True:
                 t0 = prof.waiting_since = clock()
                 try:
                     batch = next(it)
                 except StopIteration:
+                    complete = True
                     return
                 finally:
                     prof.loop_wait_s += clock() - t0
@@ -195,6 +260,7 @@ class ProfiledLoader:
             close = getattr(it, "close", None)
             if close is not None:
                 close()
+            prof.pass_ended(complete)
 
     def __len__(self) -> int:
         return len(self._loader)
@@ -224,10 +290,12 @@ def profile(
     world = int(getattr(loader, "world_size", 1))
     if run_id is None:
         run_id = shared_run_id(name, world)
+    description = describe_loader(loader)
     full_meta = {
         "kind": "train",
         **system.environment_meta(),
-        "loader": describe_loader(loader),
+        "loader": description,
+        "dataset": loader_dataset(description),
         "stage_notes": LOADER_STAGE_NOTES,
         "interval_s": interval_s,
         **(meta or {}),

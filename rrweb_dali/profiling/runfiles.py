@@ -16,9 +16,16 @@ writer started, from a monotonic clock, so they never go backwards.
 
 A sample holds (``null`` where a value is not measured; see :data:`SAMPLE_FIELDS`): ``t``,
 ``wall``, ``rank``, the cumulative ``batches``/``rows``/``tokens``/``slots``, the rates over the
-interval since the previous sample, host RSS and GPU memory, cumulative per-stage seconds in
-``stages`` (keys :data:`STAGES`), the cumulative seconds the loop waited on the loader, and an
-optional ``cache`` object (:data:`CACHE_FIELDS`), absent for loaders without a cache.
+interval since the previous sample, the memory of the whole loader (:data:`MEMORY_FIELDS`: the
+main process, its worker processes, GPU memory, ``/dev/shm``), cumulative per-stage seconds in
+``stages`` (keys :data:`STAGES`), the cumulative seconds the loop waited on the loader, an
+optional ``cache`` object (:data:`CACHE_FIELDS`), absent for loaders without a cache, and
+``passes``: the passes over the data (epochs) that ended since the previous sample, with their
+seconds, rows and cache kind ("cold": the cache missed; "warm"), absent when none ended.
+
+The summary adds the verdict (:mod:`rrweb_dali.profiling.verdict`): ``verdict``,
+``verdict_reason``, ``advice``, and the figures they rest on (``steady``, ``warmup``,
+``epoch_kinds``), plus every pass in ``epochs``.
 """
 
 from __future__ import annotations
@@ -49,7 +56,17 @@ RANK_SUMMARY = re.compile(r"^summary\.rank(\d+)\.json$")
 STAGES = ("read", "host_copy", "h2d", "pad")
 COUNTERS = ("batches", "rows", "tokens", "slots")
 RATE_FIELDS = ("samples_per_s", "tokens_per_s", "padding_efficiency")
-MEMORY_FIELDS = ("rss_bytes", "gpu_allocated_bytes", "gpu_reserved_bytes")
+# Memory of the whole loader (rrweb_dali.profiling.memory): this process, its worker processes,
+# GPU memory, /dev/shm in use.
+MEMORY_FIELDS = (
+    "rss_bytes",
+    "workers_rss_bytes",
+    "workers",
+    "loader_rss_bytes",
+    "gpu_allocated_bytes",
+    "gpu_reserved_bytes",
+    "shm_bytes",
+)
 CACHE_FIELDS = ("hits", "misses", "evictions", "bytes")
 SAMPLE_FIELDS = ("t", "wall", "rank", *COUNTERS, *RATE_FIELDS, *MEMORY_FIELDS, "loop_wait_s")
 STATUSES = ("running", "finished", "failed", "interrupted")

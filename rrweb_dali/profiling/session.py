@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, field
 
 from rrweb_dali.loader.distributed import local_device_id
 from rrweb_dali.profiling.recorder import profile
-from rrweb_dali.shards.format import ShardFormatError
-from rrweb_dali.shards.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -51,30 +49,6 @@ class ProfileSettings:
     @property
     def run_name(self) -> str:
         return self.name or f"dali-{self.device}-b{self.batch_size}"
-
-
-def dataset_summary(shards: Sequence[str]) -> list[dict]:
-    """Per dataset directory: shards, sessions, tokens, dtype, tokenizer (from its manifest)."""
-    out = []
-    for root in shards:
-        try:
-            m = read_manifest(root)
-        except ShardFormatError as exc:
-            out.append({"path": str(root), "error": str(exc)})
-            continue
-        out.append(
-            {
-                "path": str(root),
-                "shards": len(m.shards),
-                "sessions": sum(s.sessions for s in m.shards),
-                "tokens": sum(s.tokens for s in m.shards),
-                "bytes": sum(s.bin_bytes + s.idx_bytes for s in m.shards),
-                "dtype": m.dtype,
-                "format_version": m.format_version,
-                "tokenizer": m.tokenizer,
-            }
-        )
-    return out
 
 
 class SleepStep:
@@ -165,7 +139,6 @@ def run_profile(settings: ProfileSettings, on_progress: Progress | None = None) 
     meta = {
         "kind": "profile",
         "settings": {**asdict(settings), "shards": [str(s) for s in settings.shards]},
-        "dataset": dataset_summary(settings.shards),
         "step": step.describe(),
     }
     with (

@@ -13,7 +13,8 @@ import pytest
 pytest.importorskip("streamlit", reason="the dashboard extra (streamlit, altair) is not installed")
 pytest.importorskip("altair", reason="the dashboard extra (streamlit, altair) is not installed")
 
-from rrweb_dali.dashboard import data
+from rrweb_dali.dashboard import config, data, frames
+from rrweb_dali.dashboard import runs as views
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
@@ -89,6 +90,11 @@ def select(at: AppTest, run_ids: list[str], baseline: str | None = None) -> AppT
     return at
 
 
+def card_header(at: AppTest, n: int = 0) -> str:
+    """The line above the ``n``-th run's KPI cards: label, status, baseline."""
+    return [m.value for m in at.main.markdown if " · " in m.value and m.value.startswith("**")][n]
+
+
 def metrics(at: AppTest) -> list[tuple[str, str, str]]:
     return [(m.label, m.value, m.delta) for m in at.main.metric]
 
@@ -143,10 +149,13 @@ def test_runs_dir_kpis_and_config_helpers(tmp_path):
     assert data.runs_dir_from(["--runs=c"], {}) == Path("c")
     assert data.runs_dir_from([], {"RRWEB_DALI_RUNS": "b"}) == Path("b")
     assert data.runs_dir_from([], {}) is None
-    assert data.kpi_delta("samples_per_s", 150.0, 100.0) == "+50.0%"
-    assert data.kpi_delta("wait_share", 0.25, 0.1) == "+15.0 pp"
-    assert data.kpi_delta("samples_per_s", None, 100.0) is None
-    diff = data.config_diff(
+    assert data.runs_dirs_from(["--runs", "a", "--runs=b"], {}) == [Path("a"), Path("b")]
+    assert data.runs_dirs_from([], {"RRWEB_DALI_RUNS": f"a{os.pathsep}b"}) == [Path("a"), Path("b")]
+    assert views.kpi_delta("samples_per_s", 150.0, 100.0) == "+50.0%"
+    assert views.kpi_delta("wait_share", 0.25, 0.1) == "+15.0 pp"
+    assert views.kpi_delta("samples_per_s", None, 100.0) is None
+    assert views.format_kpi("warmup_s", 1.25) == "1.2 s"
+    diff = config.config_diff(
         {
             "a": {"run_id": "a", "loader": {"bs": 8, "seed": 0}},
             "b": {"run_id": "b", "loader": {"bs": 32, "seed": 0}},
@@ -155,16 +164,17 @@ def test_runs_dir_kpis_and_config_helpers(tmp_path):
     assert list(diff.index) == ["loader.bs"] and list(diff.loc["loader.bs"]) == ["8", "32"]
     w = write_run(tmp_path, "k", 100.0, wait=0.2, rss_mib=64, cache=True)
     info = data.inspect_run(tmp_path.resolve(), w.path)
-    values = data.kpis(data.run_samples({}, info))
+    values = views.kpis(data.run_samples({}, info))
     assert values["samples_per_s"] == 100.0 and values["tokens_per_s"] == 5000.0
-    assert values["wait_share"] == 0.2 and values["peak_rss_mb"] == 64.0
+    assert values["wait_share"] == pytest.approx(0.2) and values["peak_memory_mb"] == 64.0
+    assert values["warmup_s"] == 0.5
     assert values["gpu_mb"] is None and values["cache_hit_rate"] == 0.9
     assert info.status == "finished"
     # Too short for a steady interval: the KPIs fall back to whole-run averages.
     short = RunWriter(tmp_path, "short", run_id="short")
     short.sample({"t": 0.0, "batches": 0, "rows": 0, "tokens": 0, "loop_wait_s": 0.0})
     short.sample({"t": 0.5, "batches": 2, "rows": 10, "tokens": 400, "loop_wait_s": 0.1})
-    values = data.kpis(data.run_samples({}, data.inspect_run(tmp_path.resolve(), short.path)))
+    values = views.kpis(data.run_samples({}, data.inspect_run(tmp_path.resolve(), short.path)))
     assert values["samples_per_s"] == 20.0 and values["tokens_per_s"] == 800.0
     assert values["wait_share"] == 0.2
 
@@ -185,12 +195,43 @@ def test_ranks_of_one_run_are_summed(tmp_path):
     info = data.inspect_run(tmp_path.resolve(), writers[0].path)
     assert info.status == "failed"
     samples = data.run_samples({}, info)
-    assert data.kpis(samples)["samples_per_s"] == 81.0
-    frame = data.samples_frame(info, samples)
+    assert views.kpis(samples)["samples_per_s"] == 80.0  # 40 rows/s steady on each rank
+    frame = frames.samples_frame("ddp", info.world_size, samples)
     assert set(frame["series"]) == {"ddp [rank 0]", "ddp [rank 1]"}
 
 
 # ---- app.py under AppTest ------------------------------------------------------------------------
+
+
+KPI_TITLES = [
+    "samples/s",
+    "tokens/s",
+    "wait share",
+    "warm-up",
+    "peak loader memory",
+    "GPU memory",
+    "cache hit rate",
+]
+
+
+def test_verdict_and_advice_come_first(runs, monkeypatch):
+    at = select(app(runs, monkeypatch), ["fast", "slow"], baseline="fast")
+    assert not at.exception
+    assert [h.value for h in at.main.subheader][:2] == [
+        "Verdict",
+        "Key figures (steady state; the warm-up on its own)",
+    ]
+    # fast waits 10% (balanced), slow 30% (input-bound); both pad 37.5% of every batch.
+    (balanced,) = at.main.warning
+    (bound,) = at.main.error
+    assert (
+        balanced.value.startswith("**fast** (finished): **balanced**") and "10%" in balanced.value
+    )
+    assert bound.value.startswith("**slow** (finished): **input-bound**") and "30%" in bound.value
+    advice = [m.value for m in at.main.markdown if m.value.startswith("1. ")]
+    assert len(advice) == 2  # one list per run, before the key figures
+    assert advice[0].startswith("1. **`bucketing`**: padding efficiency is 0.62")
+    assert "*Expected:* bucketing=True" in advice[0]
 
 
 def test_kpis_and_deltas_against_the_baseline(runs, monkeypatch):
@@ -199,19 +240,21 @@ def test_kpis_and_deltas_against_the_baseline(runs, monkeypatch):
     select(at, ["fast", "slow"], baseline="fast")
     assert not at.exception
     got = metrics(at)
-    assert got[:6] == [
+    assert got[:7] == [
         ("samples/s", "200", ""),
         ("tokens/s", "10,000", ""),
         ("wait share", "10.0%", ""),
-        ("peak RSS", "100 MiB", ""),
+        ("warm-up", "0.5 s", ""),
+        ("peak loader memory", "100 MiB", ""),
         ("GPU memory", "n/a", ""),
         ("cache hit rate", "n/a", ""),
     ]
-    assert got[6:] == [
+    assert got[7:] == [
         ("samples/s", "100", "-50.0%"),
         ("tokens/s", "5,000", "-50.0%"),
         ("wait share", "30.0%", "+20.0 pp"),
-        ("peak RSS", "150 MiB", "+50.0%"),
+        ("warm-up", "0.5 s", "+0.0%"),
+        ("peak loader memory", "150 MiB", "+50.0%"),
         ("GPU memory", "n/a", ""),
         ("cache hit rate", "90.0%", ""),
     ]
@@ -227,24 +270,28 @@ def test_run_selection_changes_the_charts(runs, monkeypatch):
     assert set(lines.loc[lines.series == "slow", "samples_per_s"]) == {100.0}
     assert len(lines) == 2 * 7  # the first sample of each run has no rate yet
     assert dict(zip(warmups["series"], warmups["t"], strict=True)) == {"fast": 0.5, "slow": 0.5}
-    (stages,) = chart(at, "time per batch by stage")
-    assert set(stages["stage"]) == {"read", "pad"}  # host_copy and h2d are null: not drawn
-    assert stages.loc[stages.stage == "read", "ms_per_batch"].round(6).tolist() == [8.0, 8.0]
-    (cache,) = chart(at, "cache")
-    assert set(cache.dropna(subset=["cache_hit_rate"])["series"]) == {"slow"}
-    assert any("host_copy, h2d" in c.value for c in at.caption)
+    (parts,) = chart(at, "where the time goes (steady state)")
+    got = {(r.run, r.part): round(r.ms_per_batch, 6) for r in parts.itertuples() if r.run == "slow"}
+    # slow's steady state: t 0.5 to 3.5, batches 50 // 8 = 6 to 350 // 8 = 43; 30% waiting.
+    assert got == {
+        ("slow", "source gather"): 8.0,
+        ("slow", "padding / finish"): 4.0,
+        ("slow", "loop waits for input"): round(1000 * 0.3 * 3 / 37, 6),
+        ("slow", "step (the loop's own time)"): round(1000 * 0.7 * 3 / 37, 6),
+    }
+    captions = [c.value for c in at.caption]
+    assert any("`fast`" in c and "DALI (copy, cast)" in c and "tokenizing" in c for c in captions)
+    (split,) = chart(at, "step time: waiting for input vs the step")
+    assert set(split["part"]) == {"loop waits for input", "step (the loop's own time)"}
+    (hits,) = [d for d in chart(at, "cache") if "cache_hit_rate" in d]
+    (evictions,) = [d for d in chart(at, "cache") if "cache_evictions_delta" in d]
+    assert set(hits["series"]) == {"slow"} and hits["cache_hit_rate"].notna().all()
+    assert len(hits) == 7 and evictions["t"].min() >= 0
     assert len(at.get("download_button")) == 2
 
     select(at, ["slow"])
     assert not at.exception
-    assert [m[0] for m in metrics(at)] == [
-        "samples/s",
-        "tokens/s",
-        "wait share",
-        "peak RSS",
-        "GPU memory",
-        "cache hit rate",
-    ]
+    assert [m[0] for m in metrics(at)] == KPI_TITLES
     (lines, _) = chart(at, "samples/s over time")
     assert set(lines["series"]) == {"slow"}
     at.sidebar.radio(key="metric").set_value("tokens_per_s").run()
@@ -254,10 +301,81 @@ def test_run_selection_changes_the_charts(runs, monkeypatch):
 
 def test_config_diff_and_identical_runs(runs, monkeypatch):
     at = select(app(runs, monkeypatch), ["fast", "slow"])
-    (table,) = at.dataframe
+    (table,) = [t for t in at.dataframe if list(t.value.columns) == ["fast", "slow"]]
     assert list(table.value.index) == ["loader.rate"]
     at.sidebar.checkbox(key="only_diff").uncheck().run()
-    assert "kind" in list(at.dataframe[0].value.index)
+    (table,) = [t for t in at.dataframe if list(t.value.columns) == ["fast", "slow"]]
+    assert "kind" in list(table.value.index)
+
+
+def test_config_diff_names_what_differs_in_a_list():
+    metas = {
+        "a": {"dataset": [{"kind": "raw", "cache_bytes": 1 << 20}], "loader": {}},
+        "b": {"dataset": [{"kind": "raw", "cache_bytes": 1 << 30}], "loader": {}},
+    }
+    diff = config.config_diff(metas)
+    assert list(diff.index) == ["dataset.0.cache_bytes"]
+    assert "loader" in config.config_diff(metas, only_different=False).index
+
+
+def test_several_runs_directories_with_readable_labels(tmp_path, monkeypatch):
+    a, b = tmp_path / "runs-a", tmp_path / "runs-b"
+    write_run(a, "baseline", 100.0, wait=0.5, rss_mib=10)
+    write_run(b, "baseline", 300.0, wait=0.01, rss_mib=10)
+    RunWriter(b, "dali-cpu-b32", {"kind": "profile"})  # a <time>-<name> folder, no samples yet
+    monkeypatch.setenv("RRWEB_DALI_RUNS", f"{a}{os.pathsep}{b}")
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception
+    options = at.sidebar.multiselect(key="runs").options
+    assert sorted(options) == ["baseline [runs-a]", "baseline [runs-b]", "dali-cpu-b32 [runs-b]"]
+    select(at, ["baseline [runs-a]", "baseline [runs-b]"])
+    assert not at.exception
+    assert "input-bound" in at.main.error[0].value and "[runs-a]" in at.main.error[0].value
+    assert "compute-bound" in at.main.success[0].value
+    (lines, _) = chart(at, "samples/s over time")
+    assert set(lines["series"]) == {"baseline [runs-a]", "baseline [runs-b]"}
+    # One colour each, from one palette: distinct.
+    spec = next(
+        json.loads(el.proto.spec)
+        for el in at.get("vega_lite_chart")
+        if json.loads(el.proto.spec).get("title") == "samples/s over time"
+    )
+    scale = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert len(set(scale["range"])) == len(scale["domain"]) == 2
+    # The same name twice in one directory: the start time tells them apart.
+    infos = {
+        Path("x"): [
+            data.RunInfo(
+                "1-run", Path("1"), "run", meta={"name": "r", "started_at": "2026-01-01T10:00:00"}
+            ),
+            data.RunInfo(
+                "2-run", Path("2"), "run", meta={"name": "r", "started_at": "2026-01-01T11:30:00"}
+            ),
+        ]
+    }
+    assert list(views.label_runs(infos)) == ["r · 10:00:00", "r · 11:30:00"]
+
+
+def test_cold_and_warm_epochs_apart(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    w = write_run(runs, "raw", 100.0, wait=0.5, rss_mib=10, cache=True, finish=False)
+    w.sample(
+        {
+            "t": 4.0,
+            "batches": 60,
+            "rows": 480,
+            "passes": [
+                {"epoch": 0, "seconds": 3.0, "rows": 300, "kind": "cold", "complete": True},
+                {"epoch": 1, "seconds": 0.1, "rows": 300, "kind": "warm", "complete": True},
+            ],
+        }
+    )
+    w.finish({})
+    at = select(app(runs, monkeypatch), ["raw"])
+    assert not at.exception
+    (table,) = [t.value for t in at.dataframe if "kind" in t.value.columns]
+    got = {r.kind: (r.epochs, r.samples_per_s) for r in table.itertuples()}
+    assert got == {"cold": (1, 100.0), "warm": (1, 3000.0)}
 
 
 def test_bad_folders_are_findings_not_errors(tmp_path, monkeypatch):
@@ -299,7 +417,7 @@ def test_bad_folders_are_findings_not_errors(tmp_path, monkeypatch):
     main_warnings = [w.value for w in at.main.warning]
     assert any("half-line" in w and "incomplete" in w for w in main_warnings)
     assert any("junk-line" in w and "1 lines" in w for w in main_warnings)
-    assert len(metrics(at)) == 18
+    assert len(metrics(at)) == 3 * 7
 
     select(at, ["empty", "no-samples-file"])
     assert not at.exception
@@ -325,20 +443,70 @@ def test_a_live_run_shows_what_was_appended(tmp_path, monkeypatch):
     w = write_run(runs, "live", 80.0, wait=0.1, rss_mib=10, samples=4, finish=False)
     at = select(app(runs, monkeypatch), ["live"])
     assert not at.exception
-    assert at.main.markdown[0].value.endswith("running · baseline")
+    assert card_header(at).endswith("running · baseline")
     assert metrics(at)[0][:2] == ("samples/s", "80")
     store = at.session_state["sample_store"]
     (entry,) = store.values()
     assert len(entry.records) == 4 and entry.offset == w.samples_path.stat().st_size
-    for i in range(4, 12):  # the loader sped up
+    assert "(running)" in at.main.warning[0].value  # the verdict of a live run, waiting 10%
+    for i in range(4, 12):  # the loader sped up to 240 rows/s and the loop now waits 40%
         t = 0.5 * i
-        w.sample({"t": t, "batches": i, "rows": 80 * i, "samples_per_s": 240.0, "wait_share": 0.1})
+        rows = 120 + int(240 * (t - 1.5))
+        w.sample(
+            {"t": t, "batches": rows // 8, "rows": rows, "loop_wait_s": 0.15 + 0.4 * (t - 1.5)}
+        )
     os.utime(w.samples_path)
     at.run()
     assert not at.exception
     (entry,) = at.session_state["sample_store"].values()
     assert len(entry.records) == 12 and entry.offset == w.samples_path.stat().st_size
-    assert metrics(at)[0][:2] == ("samples/s", "240")  # steady median of 2 x 80 and 8 x 240
+    # The steady state from the warm-up's end (t 0.5, 40 rows) to t 5.5 (1,080 rows).
+    assert metrics(at)[0][:2] == ("samples/s", "208")
+    assert "input-bound" in at.main.error[0].value
     w.finish()
     at.run()
-    assert at.main.markdown[0].value.endswith("finished · baseline")
+    assert card_header(at).endswith("finished · baseline")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
+def test_fifos_in_a_run_folder_are_findings_not_hangs(tmp_path, monkeypatch):
+    """A FIFO named meta.json, summary.json or samples*.jsonl blocks whoever opens it for reading
+    until a writer comes: the listing must never open one (it would hang the page)."""
+    import contextlib
+    import threading
+
+    runs = tmp_path / "runs"
+    write_run(runs, "good", 50.0, wait=0.1, rss_mib=10)
+    (runs / "fifo-meta").mkdir(parents=True)
+    os.mkfifo(runs / "fifo-meta" / "meta.json")
+    summary_run = write_run(runs, "fifo-summary", 50.0, wait=0.1, rss_mib=10, finish=False)
+    os.mkfifo(summary_run.path / "summary.json")
+    samples_run = write_run(runs, "fifo-samples", 50.0, wait=0.1, rss_mib=10, finish=False)
+    samples_run.samples_path.unlink()
+    os.mkfifo(samples_run.samples_path)
+    os.mkfifo(samples_run.path / "samples.rank1.jsonl")
+    fifos = [p for p in runs.rglob("*") if not p.is_dir() and not p.is_file()]
+    assert len(fifos) == 4
+
+    result: dict = {}
+    lister = threading.Thread(target=lambda: result.update(runs=data.list_runs(runs)), daemon=True)
+    lister.start()
+    lister.join(60)  # a guard against hanging the suite, not a speed assertion
+    try:
+        assert not lister.is_alive(), "list_runs blocked on a FIFO"
+    finally:
+        for fifo in fifos:  # release a reader that did block, so the thread can end
+            with contextlib.suppress(OSError):  # ENXIO: no reader blocked on it
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    found = {r.run_id: r for r in result["runs"]}
+    assert found["good"].ok and found["good"].summaries
+    assert found["fifo-meta"].kind == "broken" and "regular file" in found["fifo-meta"].message
+    assert found["fifo-summary"].ok and not found["fifo-summary"].summaries
+    assert found["fifo-samples"].ok and not found["fifo-samples"].sample_files
+    store: dict = {}
+    assert data.refresh(store, samples_run.samples_path).records == []  # not opened either
+
+    at = app(runs, monkeypatch)
+    assert not at.exception
+    notes = [e.value for e in at.sidebar.warning] + [e.value for e in at.sidebar.info]
+    assert any("`fifo-meta`" in n and "regular file" in n for n in notes), notes

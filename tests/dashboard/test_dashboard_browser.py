@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -34,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT = REPO / ".artifacts" / "dashboard.png"
+LIVE_ARTIFACT = REPO / ".artifacts" / "dashboard-live.png"
 WIDTH, HEIGHT = 1400, 1000
 TIMEOUT_MS = 90_000
 
@@ -45,7 +48,7 @@ PROBE = """() => ({
   metrics: document.querySelectorAll('[data-testid="stMetric"]').length,
   exceptions: document.querySelectorAll('[data-testid="stException"]').length,
   title: document.querySelector('h1')?.textContent})"""
-SETTLED = f"() => {{ const f = ({PROBE})(); return f.state === 'notRunning' && f.drawn >= 5 }}"
+SETTLED = f"() => {{ const f = ({PROBE})(); return f.state === 'notRunning' && f.drawn >= 6 && f.metrics >= 21 }}"
 
 
 def write_runs(runs: Path) -> None:
@@ -122,20 +125,18 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture
-def dashboard_url(tmp_path: Path) -> Iterator[str]:
-    """``streamlit run`` over three fixture runs on a free 127.0.0.1 port, terminated afterwards."""
+@contextlib.contextmanager
+def serve(runs: Path, workdir: Path) -> Iterator[str]:
+    """``streamlit run`` over ``runs`` on a free 127.0.0.1 port, terminated afterwards."""
     from rrweb_dali.commands.dashboard import streamlit_command
 
-    runs = tmp_path / "runs"
-    write_runs(runs)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    log = tmp_path / "streamlit.log"
+    log = workdir / "streamlit.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
             streamlit_command(str(runs), port, "127.0.0.1"),
-            cwd=tmp_path,
+            cwd=workdir,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -152,6 +153,29 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
             server.wait()
 
 
+@pytest.fixture
+def dashboard_url(tmp_path: Path) -> Iterator[str]:
+    """The dashboard over three fixture runs."""
+    runs = tmp_path / "runs"
+    write_runs(runs)
+    with serve(runs, tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def browser_page(chromium: str):
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield browser.new_page(
+                viewport={"width": WIDTH, "height": HEIGHT}, device_scale_factor=1
+            )
+        finally:
+            browser.close()
+
+
 def test_dashboard_renders_in_chromium(chromium: str, dashboard_url: str) -> None:
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(
@@ -166,8 +190,11 @@ def test_dashboard_renders_in_chromium(chromium: str, dashboard_url: str) -> Non
             facts = page.evaluate(PROBE)
             assert facts["exceptions"] == 0, facts
             assert facts["title"] == "rrweb-dali loader runs", facts
-            assert facts["charts"] >= 5 and facts["drawn"] >= 5, facts  # throughput..cache
-            assert facts["metrics"] == 18, facts  # 6 KPI cards for each of the 3 runs
+            assert facts["charts"] >= 6 and facts["drawn"] >= 6, facts  # parts, split..cache
+            assert facts["metrics"] == 21, facts  # 7 KPI cards for each of the 3 runs
+            text = page.inner_text("body")
+            assert "raw-cache (finished): input-bound: the loop waited for input 30%" in text
+            assert "dali-b32 (finished): balanced" in text
             # animations="disabled" finishes running transitions, so the picture is the end state.
             ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=ARTIFACT, animations="disabled", timeout=TIMEOUT_MS)
@@ -181,3 +208,60 @@ def test_dashboard_renders_in_chromium(chromium: str, dashboard_url: str) -> Non
     assert colours is not None and len(colours) > 50  # text, lines, fills: not one flat colour
     dominant = max(count for count, _ in colours)
     assert dominant < 0.95 * WIDTH * HEIGHT
+
+
+def test_a_live_run_updates_the_open_page(chromium: str, tmp_path: Path) -> None:
+    """A run written while the page is open: the verdict appears and its figures move on with
+    no reload (the page's fragment re-runs every couple of seconds)."""
+    runs = tmp_path / "runs"
+    writer = RunWriter(runs, "live-train", {"kind": "train"}, run_id="live-train")
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            t = 0.25 * i
+            rows = 400 * i
+            writer.sample(
+                {
+                    "t": t,
+                    "batches": rows // 8,
+                    "rows": rows,
+                    "tokens": 90 * rows,
+                    "slots": 100 * rows,
+                    "loop_wait_s": 0.6 * t,
+                    "rss_bytes": (200 + i) << 20,
+                    "stages": {"read": 1e-4 * rows, "pad": 2e-5 * rows},
+                }
+            )
+            i += 1
+            stop.wait(0.25)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    seconds = re.compile(r"live-train \(running\): input-bound: .* steady state \(([\d.]+) s")
+    try:
+        with serve(runs, tmp_path) as url, browser_page(chromium) as page:
+            page.goto(url, timeout=TIMEOUT_MS)
+            page.wait_for_function(
+                "() => document.body.innerText.includes('live-train (running): input-bound')",
+                timeout=TIMEOUT_MS,
+            )
+            first = float(seconds.search(page.inner_text("body")).group(1))
+            # No reload: wait for the same page to show a longer steady state.
+            page.wait_for_function(
+                f"""() => {{
+                  const m = document.body.innerText.match(/steady state \\(([\\d.]+) s/);
+                  return m && parseFloat(m[1]) >= {first} + 2 }}""",
+                timeout=TIMEOUT_MS,
+            )
+            assert float(seconds.search(page.inner_text("body")).group(1)) >= first + 2
+            LIVE_ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=LIVE_ARTIFACT, animations="disabled", timeout=TIMEOUT_MS)
+    finally:
+        stop.set()
+        thread.join()
+        writer.finish()
+    with Image.open(LIVE_ARTIFACT) as img:
+        img.load()
+        assert img.size == (WIDTH, HEIGHT)
