@@ -34,11 +34,13 @@ A batch is ``batch_size`` rows, except the last of an epoch with ``last_batch="s
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import OrderedDict
 
 import numpy as np
 from rrweb_dali.external_source import wire
+from rrweb_dali.external_source.lifetime import exit_with_parent
 from rrweb_dali.external_source.options import PlanOptions, Transport
 from rrweb_dali.external_source.packing import PackPlan, plan_packing, row_segments
 from rrweb_dali.external_source.reader import PathLike, ShardReader, as_path_list
@@ -126,12 +128,18 @@ class BatchSource:
         )
         for key in runtime:
             state.pop(key)
+        state["_pickled_by"] = os.getpid()
         return state
 
     def __setstate__(self, state: dict) -> None:
+        """Unpickled, usually in a DALI worker: it ends with the process that pickled it (see
+        :mod:`.lifetime`), so a killed training process leaves no worker behind."""
+        pickled_by = state.pop("_pickled_by", None)
         self.__dict__.update(state)
         self._init_runtime()
         self._reuse_scratch = False
+        if pickled_by is not None:
+            exit_with_parent(pickled_by)
 
     @property
     def reader(self) -> ShardReader:

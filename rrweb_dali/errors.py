@@ -8,15 +8,19 @@ Any *other* exception raised while reading or tokenizing one file is a bug or an
 nobody foresaw. Callers catch it too and record it under the closest existing reason
 (:func:`classify_unexpected`), so that the error reasons stay a small fixed set:
 
-============================  ===============  ==============================================
-exception                     reason           why
-============================  ===============  ==============================================
-``OSError``                   ``io_error``     the file could not be read
-``MemoryError``               ``too_large``    the file needs more memory than we have
-``RecursionError``            ``too_deep``     nesting beyond what a recursive step handles
-``UnicodeError``              ``not_json``     text that does not decode
-anything else                 ``not_rrweb``    it parsed, but its structure is not rrweb we know
-============================  ===============  ==============================================
+============================  ==================  ===========================================
+exception                     reason              why
+============================  ==================  ===========================================
+``OSError``                   ``io_error``        the file could not be read
+``MemoryError``               ``too_large``       the file needs more memory than we have
+``RecursionError``            ``too_deep``        nesting beyond what a recursive step handles
+``UnicodeError``              ``not_json``        text that does not decode
+anything else                 ``not_rrweb``       it parsed, but its structure is not rrweb we
+                                                  know
+(the worker process died)     ``worker_crashed``  reading the file killed the process (the OOM
+                                                  killer's SIGKILL, a crash in native code),
+                                                  even alone in a fresh process
+============================  ==================  ===========================================
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ REASONS: frozenset[str] = frozenset(
         "too_deep",  # nesting deeper than the depth limit
         "bad_compression",  # gzip / zlib stream that does not decompress
         "io_error",  # the file could not be read at all
+        "worker_crashed",  # reading it killed the process (e.g. the OOM killer), even alone
     }
 )
 

@@ -26,6 +26,7 @@ import numpy as np
 from rrweb_dali.external_source.raw.token_cache import COUNTER_FIELDS, GAUGE_FIELDS
 
 from rrweb_dali.errors import REASONS
+from rrweb_dali.ingest.names import portable_name
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,9 @@ class CacheStats:
                     self._bad[i] = REASON_CODES[code]
                     new_bad.append((i, REASON_CODES[code]))
         for i, reason in new_bad:  # once per file, whichever worker met it and however often
-            where = self._relpaths[i] if 0 <= i < len(self._relpaths) else f"file #{i}"
+            where = (
+                portable_name(self._relpaths[i]) if 0 <= i < len(self._relpaths) else f"file #{i}"
+            )
             logger.warning("raw file skipped (%s): %s", reason, where)
 
     def as_dict(self) -> dict:
@@ -136,6 +139,7 @@ class CacheStats:
                 "entries": disk_entries,
             },
             "invalidations": t["invalidations"],
+            "corrupt": t["corrupt"],
             "tokenize_s": t["tokenize_ns"] * 1e-9,
             "cached_read_s": t["cached_ns"] * 1e-9,
             "write_s": t["write_ns"] * 1e-9,

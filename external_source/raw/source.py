@@ -46,6 +46,8 @@ from rrweb_dali.external_source.raw.warm import warm
 from rrweb_dali.external_source.reader import PathLike
 from rrweb_dali.external_source.source import BatchSource
 
+from rrweb_dali.ingest.names import portable_name
+
 logger = logging.getLogger(__name__)
 
 
@@ -88,7 +90,10 @@ class RawReader:
         if fetched.tokens is None:
             self.bad.append((i, fetched.error or "io_error"))
             logger.debug(
-                "bad file %s: %s %s", self.files.relpaths[i], fetched.error, fetched.detail
+                "bad file %s: %s %s",
+                portable_name(self.files.relpaths[i]),
+                fetched.error,
+                fetched.detail,
             )
         return fetched
 
@@ -143,6 +148,7 @@ class RawBatchSource(BatchSource):
         o = self.options
         return {
             "kind": "raw",
+            "sources": [str(p) for p in self.paths],
             "files": len(self.files),
             "cache_dir": o.cache_dir,
             "max_tokens": o.max_tokens,

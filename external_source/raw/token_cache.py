@@ -17,6 +17,8 @@ Levels. Memory: per process, bounded in bytes, least recently used out first; it
 truncated tokens. Disk: :class:`~.disk_cache.DiskCache`, shared by processes and
 runs, holding every token of a file. A miss on both reads the file, tokenizes it and appends it to
 the disk cache; :meth:`TokenCache.flush` makes appended rows durable and visible to the others.
+A disk row is checked against its CRC-32 whenever it is read; a damaged one counts as
+``corrupt`` (not as a hit) and the file is tokenized again.
 
 Counters are cumulative ints for this process (:data:`COUNTER_FIELDS`, :data:`GAUGE_FIELDS`);
 the raw batch source sends their per-batch differences back to the main process.
@@ -40,12 +42,14 @@ from rrweb_dali.external_source.raw.disk_cache import DiskCache, FileKey
 from rrweb_dali import __version__
 from rrweb_dali.errors import SessionError, classify_unexpected
 from rrweb_dali.ingest import ReadLimits, parse_session_bytes, read_file_bytes
+from rrweb_dali.ingest.names import portable_name
 from rrweb_dali.tokenizer import Tokenizer
 from rrweb_dali.tokenizer.windows import apply_overflow
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+# 2: every row's key holds the CRC-32 of its tokens ("c"), names are portable_name()s.
+CACHE_VERSION = 2
 DEFAULT_MEMORY_BYTES = 128 << 20
 _ENTRY_OVERHEAD = 128  # bytes an LRU entry costs besides its tokens
 
@@ -58,6 +62,7 @@ COUNTER_FIELDS = (
     "tokenized",  # misses on every level: the file was read and tokenized
     "bad_files",  # gets that returned a read error (cached or not)
     "invalidations",  # a cached version existed for the path, but the file has changed
+    "corrupt",  # a disk row failed its CRC-32: dropped, and the file tokenized again
     "memory_evictions",
     "disk_evictions",  # whole segments deleted to stay under the size limit
     "disk_appended",
@@ -203,20 +208,25 @@ class TokenCache:
             entry = disk.lookup_stat(path, size, mtime)
             if entry is None and disk.refresh():
                 entry = disk.lookup_stat(path, size, mtime)
-            if entry is not None:
+            fetched = None if entry is None else self._from_disk(entry)
+            if fetched is not None:
                 c["disk_hits"] += 1
-                fetched = self._from_disk(entry)
                 self._memory.put(path, size, mtime, fetched)
                 return self._served(fetched, "disk", t0)
+            if entry is not None:  # its row failed its checksum: tokenized again below
+                c["corrupt"] += 1
             known = disk.known_stat(path)
             changed = changed or (known is not None and known != (size, mtime))
         c["invalidations"] += changed
         return self._read_and_tokenize(path, size, mtime, t0)
 
-    def _from_disk(self, entry) -> Fetched:
+    def _from_disk(self, entry) -> Fetched | None:
+        """The entry as served, or None when its row is damaged (or gone)."""
         if entry.error is not None:
             return Fetched(None, entry.error, entry.detail, "disk")
         tokens = self._disk.tokens(entry)
+        if tokens is None:
+            return None
         return Fetched(self._truncate(tokens, copy=False), level="disk")
 
     def _truncate(self, tokens: np.ndarray, copy: bool) -> np.ndarray:
@@ -233,10 +243,13 @@ class TokenCache:
             return self._bad(exc, t0)
         c["bytes_read"] += len(data)
         key = FileKey(path, size, mtime, _digest(data))
-        if disk is not None and (entry := disk.lookup_digest(key.digest)) is not None:
+        entry = None if disk is None else disk.lookup_digest(key.digest)
+        full = None if entry is None or entry.error is not None else disk.tokens(entry)
+        if entry is not None and entry.error is None and full is None:
+            c["corrupt"] += 1  # the copy found by content is damaged: tokenize below
+        elif entry is not None:
             c["content_hits"] += 1
             c["disk_hits"] += 1
-            full = disk.tokens(entry) if entry.error is None else None
             fetched = Fetched(
                 None if full is None else self._truncate(full, copy=False),
                 entry.error,
@@ -256,7 +269,9 @@ class TokenCache:
         except SessionError as exc:
             full, fetched = None, Fetched(None, exc.reason, exc.detail)
         except Exception as exc:  # one bad file never stops training (see rrweb_dali.errors)
-            logger.warning("unexpected error tokenizing %s:\n%s", path, traceback.format_exc())
+            logger.warning(
+                "unexpected error tokenizing %s:\n%s", portable_name(path), traceback.format_exc()
+            )
             full = None
             fetched = Fetched(None, classify_unexpected(exc), f"unexpected {type(exc).__name__}")
         c["tokenized"] += 1

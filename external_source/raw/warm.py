@@ -24,6 +24,7 @@ from rrweb_dali.external_source.raw.token_cache import (
 )
 from tqdm import tqdm
 
+from rrweb_dali.ingest.names import portable_name
 from rrweb_dali.parallel import LocalExecutor
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class WarmResult:
     files: int
     lengths: np.ndarray
     counts: dict[str, int]
-    bad: list[tuple[str, str, str]] = field(default_factory=list)  # (relpath, reason, detail)
+    # (relpath as portable_name gives it, reason, detail)
+    bad: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
     disk_bytes: int = 0
     disk_entries: int = 0
@@ -122,7 +124,10 @@ def warm(
             lengths[res["ids"]] = res["lengths"]
             for k, v in res["counts"].items():
                 counts[k] += v
-            bad += [(files.relpaths[i], reason, detail) for i, reason, detail in res["bad"]]
+            bad += [
+                (portable_name(files.relpaths[i]), reason, detail)
+                for i, reason, detail in res["bad"]
+            ]
             gauges = (
                 res["gauges"]
                 if res["gauges"]["disk_bytes"] >= gauges.get("disk_bytes", 0)

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="summarise one session file (and its tokens) or a preprocessed dataset",
         description=(
             "FILE: read one rrweb file (any supported format), print what the reader found "
-            "(format, compression, events by type, duplicates dropped, salvage) and the decoded "
+            "(format, compression, events by type, missing timestamps, flags, duplicates "
+            "dropped, salvage) and the decoded "
             "tokens. DATASET_DIR (written by `rrweb-dali preprocess`): print its manifest's "
             "summary: shards, sessions, tokens, files rejected by reason, tokenizer and options."
         ),
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     r = session.report
     by_type = collections.Counter(e.get("type") for e in session.events)
     types = ", ".join(f"{EVENT_NAMES.get(t, t)} {n}" for t, n in sorted(by_type.items(), key=str))
-    ts = [e["timestamp"] for e in session.events]
+    ts = [e["timestamp"] for e in session.events if type(e.get("timestamp")) in (int, float)]
     print(
         format_kv(
             [
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
                 ("events", r.events),
                 ("by type", types),
                 ("duration ms", (max(ts) - min(ts)) if ts else 0),
+                ("missing timestamps", r.missing_timestamps),
+                ("flags", ", ".join(r.flags) or "none"),
                 ("duplicates dropped", r.duplicates_dropped),
                 ("reordered", r.reordered),
                 ("salvaged", r.salvage_detail if r.salvaged else False),
@@ -141,6 +144,11 @@ def inspect_dataset(root: str) -> int:
                 ("files read", t.get("files_read", "n/a")),
                 ("sessions kept", t.get("sessions", "n/a")),
                 ("files rejected", t.get("files_rejected", "n/a")),
+                ("files kept with notes", t.get("files_noted", "n/a")),
+                ("parts skipped by the reader", t.get("parts_skipped", "n/a")),
+                ("events without a timestamp", t.get("missing_timestamps", "n/a")),
+                ("malformed / unknown parts", _pair(t, "malformed_parts", "unknown_parts")),
+                ("workers crashed", t.get("workers_crashed", "n/a")),
                 (
                     "tokenizer",
                     f"{tok.get('tokenizer')} version {tok.get('version')}, "
@@ -154,4 +162,15 @@ def inspect_dataset(root: str) -> int:
     if rejected:
         print()
         print(format_table(["rejected by reason", "files"], sorted(rejected.items())))
+    flags = t.get("flags") or {}
+    if flags:
+        print()
+        print(format_table(["sessions flagged", "files"], sorted(flags.items())))
     return 0
+
+
+def _pair(totals: dict, a: str, b: str) -> str:
+    """Two totals as ``a / b`` (``n/a`` for a manifest written before they were counted)."""
+    if a not in totals or b not in totals:
+        return "n/a"
+    return f"{totals[a]:,} / {totals[b]:,}"

@@ -61,6 +61,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="Ray cluster to join, e.g. ray://head:10001 (default: start a local Ray)",
     )
+    run.add_argument(
+        "--worker-memory",
+        metavar="MB",
+        type=positive_int,
+        default=None,
+        help=(
+            "cap each worker process's address space at MB megabytes (at least 256; local "
+            "executor): a file that needs more is rejected (too_large or worker_crashed in "
+            "errors.jsonl) instead of the machine running out of memory; the output changes only "
+            "for such files (default: no cap)"
+        ),
+    )
     add_no_progress(run)
     out = p.add_argument_group("what to write (recorded in the manifest; fixed per --out)")
     out.add_argument(
@@ -123,6 +135,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"reject a file with more events than this (default {_LIMITS.max_events:,})",
     )
     out.add_argument(
+        "--max-memory",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help=(
+            "reject a file whose parse is estimated to need more bytes of memory than this "
+            f"(default {_LIMITS.max_memory:,})"
+        ),
+    )
+    out.add_argument(
+        "--require-timestamps",
+        action="store_true",
+        help="reject a file with events that have no numeric timestamp (kept by default)",
+    )
+    out.add_argument(
+        "--require-full-snapshot",
+        action="store_true",
+        help="reject a session with no FullSnapshot holding a DOM tree (kept and flagged by default)",
+    )
+    out.add_argument(
         "--max-text-bytes",
         metavar="N",
         type=int,
@@ -142,7 +174,10 @@ def main(args: argparse.Namespace) -> int:
         max_bytes=args.max_bytes,
         max_depth=args.max_depth,
         max_events=args.max_events,
+        max_memory=args.max_memory,
         max_text_bytes=args.max_text_bytes,
+        require_timestamps=args.require_timestamps,
+        require_full_snapshot=args.require_full_snapshot,
     )
     try:
         result = preprocess(
@@ -153,6 +188,7 @@ def main(args: argparse.Namespace) -> int:
             executor=args.executor,
             ray_address=args.ray_address,
             progress=not args.no_progress and sys.stderr.isatty(),
+            worker_memory=None if args.worker_memory is None else args.worker_memory << 20,
         )
     except (FileNotFoundError, NotADirectoryError, RuntimeError) as exc:
         raise UsageError(_one_line(exc)) from None
@@ -212,7 +248,24 @@ def format_summary(result: PreprocessResult) -> str:
         ("tokens", t["tokens"]),
     ]
     rows += [(f"rejected: {reason}", n) for reason, n in t["rejected_by_reason"].items()]
+    rows += [
+        (label, t[key])
+        for label, key in (
+            ("files kept with notes", "files_noted"),
+            ("parts skipped by the reader", "parts_skipped"),
+            ("events without a timestamp", "missing_timestamps"),
+            ("malformed parts (tokens)", "malformed_parts"),
+            ("unknown parts (tokens)", "unknown_parts"),
+        )
+        if t.get(key)
+    ]
+    rows += [(f"flagged: {flag}", n) for flag, n in t.get("flags", {}).items()]
     parts.append(format_table(["dataset totals", "count"], rows))
+    if t.get("workers_crashed"):
+        parts.append(
+            f"\n{t['workers_crashed']} file(s) killed the worker process reading them, even "
+            "alone (worker_crashed in errors.jsonl)"
+        )
     if t["unexpected_errors"]:
         parts.append(
             f"\n{t['unexpected_errors']} file(s) failed with an unexpected error (tracebacks logged)"

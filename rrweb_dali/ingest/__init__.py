@@ -16,8 +16,10 @@ from rrweb_dali.ingest.reader import (
     read_file_bytes,
     read_session,
 )
+from rrweb_dali.ingest.structure import SESSION_FLAGS
 
 __all__ = [
+    "SESSION_FLAGS",
     "ReadLimits",
     "ReadReport",
     "Session",

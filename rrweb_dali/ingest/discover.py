@@ -10,7 +10,11 @@ absolute path, so the outputs do not depend on where the corpus lives. Files are
 relative path, which makes the plan, and with it every output byte, independent of directory
 listing order.
 
-Symbolic links to files are read; links to directories are not followed (no cycles). Skipped:
+Symbolic links to files are read; links to directories are not followed (no cycles), by a walk
+or by a glob's ``**`` alike: globs are matched here, component by component, against one
+``os.walk`` of the glob's root (Python's own ``glob`` follows directory links under ``**``, so a
+link to ``.`` or ``..`` made its enumeration exponential). A directory given as a source is read
+even when it is itself a link. Skipped:
 hidden files and directories (a name starting with ``.``), the output directory itself
 and any other preprocessed dataset found inside a source (a directory holding ``state/plan.json``),
 so running with ``--out`` inside the corpus does not feed the shards back in. Everything else is an
@@ -20,7 +24,7 @@ input: a file that is not rrweb is not silently ignored but rejected with a reas
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -79,30 +83,71 @@ def _stat(path: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _in_excluded_dir(path: Path, root: Path, exclude: set[Path]) -> bool:
-    """Whether a glob match lies in a directory that a walk would have pruned."""
-    for parent in path.parents:
-        if parent == root or parent == Path("."):
-            return False
-        if parent.resolve() in exclude or _is_dataset_dir(parent):
-            return True
-    return False
+def _prunable(sub: Path, name: str, exclude: set[Path]) -> bool:
+    return name.startswith(".") or sub.resolve() in exclude or _is_dataset_dir(sub)
 
 
 def _walk(root: Path, exclude: set[Path]) -> Iterable[tuple[Path, Path]]:
-    """(root, file) pairs under ``root``, pruning hidden and excluded directories."""
+    """(root, file) pairs under ``root``, pruning hidden and excluded directories; links to
+    directories are listed by ``os.walk`` among the directories but never entered."""
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        keep = []
-        for d in sorted(dirnames):
-            sub = here / d
-            if d.startswith(".") or sub.resolve() in exclude or _is_dataset_dir(sub):
-                continue
-            keep.append(d)
-        dirnames[:] = keep
+        dirnames[:] = [d for d in sorted(dirnames) if not _prunable(here / d, d, exclude)]
         for f in filenames:
             if not f.startswith("."):
                 yield root, here / f
+
+
+def _closure(states: frozenset[int], pattern: Sequence[str]) -> frozenset[int]:
+    """``states`` plus every position reachable by letting a ``**`` match no component."""
+    out = set(states)
+    for i in sorted(states):
+        while i < len(pattern) and pattern[i] == "**":
+            i += 1
+            out.add(i)
+    return frozenset(out)
+
+
+def _advance(states: frozenset[int], name: str, pattern: Sequence[str]) -> frozenset[int]:
+    """The pattern positions after matching one more path component ``name``: the states of a
+    small automaton over the glob's components (``**``: any number of them; else fnmatch)."""
+    out = set()
+    for i in _closure(states, pattern):
+        if i == len(pattern):
+            continue
+        if pattern[i] == "**":
+            out.add(i)
+        elif fnmatch.fnmatchcase(name, pattern[i]):
+            out.add(i + 1)
+    return frozenset(out)
+
+
+def _glob(root: Path, pattern: Sequence[str], exclude: set[Path]) -> Iterable[Path]:
+    """Files under ``root`` whose path relative to it matches the components ``pattern``, and
+    every file under a matching directory; one walk, which never enters a directory that no match
+    can lie in (so ``data/*/x.json`` reads one level) nor a link to a directory."""
+    start = _closure(frozenset({0}), pattern)
+    end = len(pattern)
+    states: dict[str, frozenset[int]] = {os.fspath(root): start}
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        now = states.pop(dirpath)
+        if end in now:  # a matching directory: everything under it
+            dirnames[:] = [d for d in sorted(dirnames) if not _prunable(here / d, d, exclude)]
+            yield from (here / f for f in filenames if not f.startswith("."))
+            for d in dirnames:
+                states[os.path.join(dirpath, d)] = frozenset({end})
+            continue
+        keep = []
+        for d in sorted(dirnames):
+            nxt = _advance(now, d, pattern)
+            if nxt and not _prunable(here / d, d, exclude):
+                keep.append(d)
+                states[os.path.join(dirpath, d)] = nxt
+        dirnames[:] = keep
+        for f in filenames:
+            if not f.startswith(".") and end in _closure(_advance(now, f, pattern), pattern):
+                yield here / f
 
 
 def _expand(source: str, exclude: set[Path]) -> Iterable[tuple[Path, Path]]:
@@ -110,16 +155,11 @@ def _expand(source: str, exclude: set[Path]) -> Iterable[tuple[Path, Path]]:
     if any(_has_glob(p) for p in parts):
         first = next(i for i, p in enumerate(parts) if _has_glob(p))
         root = Path(*parts[:first]) if first else Path(".")
-        matches = sorted(glob.glob(source, recursive=True))
+        matches = sorted(_glob(root, parts[first:], exclude)) if root.is_dir() else []
         if not matches:
             logger.warning("source %s matches no file", source)
-        for m in matches:
-            p = Path(m)
-            if p.is_dir():
-                for _, f in _walk(p, exclude):
-                    yield root, f
-            elif (p.exists() or p.is_symlink()) and not _in_excluded_dir(p, root, exclude):
-                yield root, p
+        for p in matches:
+            yield root, p
         return
     p = Path(source)
     if p.is_dir():

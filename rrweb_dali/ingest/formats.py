@@ -2,9 +2,15 @@
 
 Real recordings reach us as a JSON array (the rrweb standard), JSON Lines, ``{"events": [...]}``
 wrappers, arrays nested in arrays, @rrweb/packer strings, PostHog API objects and blob lines
-(with ``cv`` gzip-compressed payloads), Sentry replay segments, a JavaScript fixture file
-(``const events = [...]``) and Sentry's test snapshots. This module knows those shapes; the caller
-(``reader``) owns limits on the result, duplicates and ordering.
+(with ``cv`` gzip-compressed payloads), Sentry replay segments, the data literal of a JS/TS
+module (``export default [...]``, ``const events: eventWithTime[] = [...]``; see ``jsliteral``)
+and Sentry's test snapshots. This module knows those shapes; the caller (``reader``) owns limits
+on the result, duplicates and ordering.
+
+An event is a dict with an int ``type``; it normally has a numeric ``timestamp``. One without
+(rrweb's own snapshot tests delete every timestamp) is an event too when its ``data`` is a dict,
+and the reader counts it in ``missing_timestamps``: an int ``type`` alone is too weak a sign
+(a serialized DOM node has one), ``type`` and ``data`` together are the shape of an event.
 
 Per-event problems (an item that is not an event, a packed string or ``cv`` payload that does not
 decode, a JSON Lines line that does not parse) are counted in ``skipped`` by kind and reading goes
@@ -23,13 +29,17 @@ import orjson
 
 from rrweb_dali.errors import SessionError
 from rrweb_dali.ingest.decompress import ByteBudget, detect_compression, inflate, inflate_string
+from rrweb_dali.ingest.jsliteral import line_of, looks_like_module, read_module
 from rrweb_dali.ingest.limits import ReadLimits
+from rrweb_dali.ingest.parse_cost import charge_text
 from rrweb_dali.ingest.salvage import (
+    Cut,
+    cut_event_type,
     drop_cut_character,
     has_cut_character,
-    is_depth_error,
     load_array_document,
-    too_deep,
+    parser_limit,
+    salvage_array,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,6 +53,7 @@ _FORMAT_PRIORITY = (
     "sentry",
     "sentry-fixture",
     "posthog",
+    "js-literal",
     "js-array",
     "jsonl",
     "wrapper",
@@ -54,13 +65,6 @@ _FORMAT_PRIORITY = (
 _NON_SPACE = re.compile(rb"[^ \t\r\n]")
 _SENTRY_HEADER = re.compile(rb'\{\s*"segment_id"\s*:')
 _SENTRY_PLACEHOLDER = re.compile(rb'("timestamp"\s*:\s*)\[timestamp\]')
-# What may precede the array literal of a JS fixture. Comments are skipped by
-# `_skip_js_comments` (a regex for "comments or spaces, repeated" backtracks exponentially on a
-# line of slashes); this regex only matches the declaration and has no nested repetition.
-_JS_DECLARATION = re.compile(
-    rb"export\s+default\s+|module\.exports\s*=\s*|"
-    rb"(?:export\s+)?(?:const|let|var)\s+[A-Za-z_$][\w$]*\s*=\s*"
-)
 
 
 @dataclass
@@ -73,6 +77,8 @@ class Extracted:
     items_seen: int
     salvaged: bool = False
     salvage_detail: str | None = None
+    #: the top-level ``type`` of the event a truncation cut through, when it is known
+    cut_type: int | None = None
 
 
 def is_event(item: object) -> bool:
@@ -84,6 +90,16 @@ def is_event(item: object) -> bool:
         type(item) is dict
         and type(item.get("type")) is int
         and type(item.get("timestamp")) in (int, float)
+    )
+
+
+def is_unstamped_event(item: dict) -> bool:
+    """An rrweb event without a numeric ``timestamp``: an int ``type`` and a dict ``data``
+    (checked only for dicts that are neither a stamped event nor a known wrapper)."""
+    return (
+        type(item.get("type")) is int
+        and type(item.get("data")) is dict
+        and type(item.get("timestamp")) not in (int, float)
     )
 
 
@@ -110,7 +126,10 @@ class EventCollector:
                         continue
                     children = self._container_items(item)
                     if children is None:
-                        self._skip("not_event")
+                        if is_unstamped_event(item):
+                            self._take(item)
+                        else:
+                            self._skip("not_event")
                         continue
                     stack.append(children)
                     break
@@ -184,13 +203,17 @@ class EventCollector:
     def _skip_seen(self, kind: str) -> None:
         self.skipped[kind] += 1  # the item was already counted as seen
 
-    def _decode_json(self, raw: bytes | str) -> object:
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            if is_depth_error(exc):
-                raise too_deep(exc) from None
-            raise
+    def _decode_json(self, raw: bytes | str, what: str) -> object:
+        """Parse one embedded JSON text (a packed event, a ``cv`` payload), its estimated
+        memory charged to the file's budget first (``too_large`` past ``max_memory``).
+
+        Raises ``orjson.JSONDecodeError`` for text that is not JSON, nesting past the parser's
+        limit included: one bad embedded event is skipped and counted like any other, it does
+        not cost the session.
+        """
+        encoded = raw.encode() if type(raw) is str else raw
+        charge_text(encoded, self.budget, what)
+        return orjson.loads(encoded)
 
     def add_packed(self, text: str) -> None:
         """Collect one @rrweb/packer string that stands alone (a JSON Lines line)."""
@@ -204,13 +227,14 @@ class EventCollector:
         """
         try:
             if text[:1] == "{":
-                event = self._decode_json(text)
+                event = self._decode_json(text, "a packed event")
             else:
-                event = self._decode_json(inflate_string(text.encode("latin-1"), self.budget))
+                raw = inflate_string(text.encode("latin-1"), self.budget)
+                event = self._decode_json(raw, "a packed event")
         except (UnicodeEncodeError, zlib.error, orjson.JSONDecodeError):
             self._skip("bad_packed_string")
             return
-        if not is_event(event):
+        if not is_event(event) and not (type(event) is dict and is_unstamped_event(event)):
             self._skip("bad_packed_string")
             return
         event.pop("v", None)
@@ -218,7 +242,8 @@ class EventCollector:
         self._take(event)
 
     def _gunzip_json(self, text: str) -> object:
-        return self._decode_json(inflate_string(text.encode("latin-1"), self.budget))
+        raw = inflate_string(text.encode("latin-1"), self.budget)
+        return self._decode_json(raw, "a PostHog cv payload")
 
     def _expand_posthog_cv(self, event: dict) -> bool:
         """Decompress a PostHog ``cv`` event in place; False when a payload does not decode.
@@ -250,7 +275,7 @@ class EventCollector:
         return Extracted(self.events, fmt, dict(sorted(self.skipped.items())), self.items_seen)
 
 
-def _parse_json_lines(text: bytes, collector: EventCollector) -> str | None:
+def _parse_json_lines(text: bytes, collector: EventCollector) -> Cut | None:
     """Feed every line of a JSON Lines document to ``collector``.
 
     A line that does not parse is counted (``bad_json_line``); the last line failing with
@@ -259,19 +284,20 @@ def _parse_json_lines(text: bytes, collector: EventCollector) -> str | None:
     lines = text.split(b"\n")
     while lines and not lines[-1].strip():
         lines.pop()
-    salvage_detail = None
+    cut = None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            if is_depth_error(exc):
-                raise too_deep(exc) from None
+            if (limit := parser_limit(exc)) is not None:
+                raise limit from None
             is_last = number == len(lines)
             if is_last and ("end of data" in exc.msg or has_cut_character(line)):
-                salvage_detail = f"dropped an incomplete last line ({len(line)} bytes)"
-                logger.warning("salvaged truncated JSON Lines: %s", salvage_detail)
+                detail = f"dropped an incomplete last line ({len(line)} bytes)"
+                logger.warning("salvaged truncated JSON Lines: %s", detail)
+                cut = Cut(detail, cut_event_type(line, len(line) - len(line.lstrip())))
                 continue
             collector.skipped["bad_json_line"] += 1
             collector.items_seen += 1
@@ -280,9 +306,9 @@ def _parse_json_lines(text: bytes, collector: EventCollector) -> str | None:
             collector.add_packed(value)  # one packed event per line
         else:
             collector.add(value)
-    if salvage_detail and not collector.events:
+    if cut and not collector.events:
         raise SessionError("truncated", "JSON Lines cut before any complete event")
-    return salvage_detail
+    return cut
 
 
 def _first_line_value(text: bytes, start: int) -> object | None:
@@ -320,34 +346,6 @@ def _sentry_segment(text: bytes, start: int, budget: ByteBudget) -> tuple[bytes,
     return body, match.start()
 
 
-def _skip_js_comments(text: bytes, pos: int) -> int:
-    """The offset of the first byte at or after ``pos`` that is not space or a JS comment."""
-    while True:
-        match = _NON_SPACE.search(text, pos)
-        if match is None:
-            return len(text)
-        pos = match.start()
-        if text.startswith(b"//", pos):
-            newline = text.find(b"\n", pos)
-            pos = len(text) if newline < 0 else newline + 1
-        elif text.startswith(b"/*", pos):
-            close = text.find(b"*/", pos + 2)
-            pos = len(text) if close < 0 else close + 2
-        else:
-            return pos
-
-
-def _js_array(text: bytes, start: int) -> tuple[bytes, int] | None:
-    """The array literal of a JS file such as ``const events = [...];`` (rrweb-player)."""
-    match = _JS_DECLARATION.match(text, _skip_js_comments(text, start))
-    if match is None or text[match.end() : match.end() + 1] != b"[":
-        return None
-    end = text.rfind(b"]")
-    if end < match.end():
-        return None
-    return text[match.end() : end + 1], 0
-
-
 def extract_events(text: bytes, budget: ByteBudget, limits: ReadLimits) -> Extracted:
     """Find the events in one decoded document (BOM already stripped).
 
@@ -360,33 +358,35 @@ def extract_events(text: bytes, budget: ByteBudget, limits: ReadLimits) -> Extra
     start = first.start()
     collector = EventCollector(budget, limits)
     document_format = None
-    salvage_detail = None
+    cut = None
 
     if _SENTRY_HEADER.match(text, start):
         body, body_start = _sentry_segment(text, start, budget)
-        value, salvage_detail = load_array_document(body, body_start)
+        value, cut = load_array_document(body, body_start)
         collector.add(value)
         document_format = "sentry"
     else:
         try:
             collector.add(orjson.loads(text))
         except orjson.JSONDecodeError as exc:
-            if is_depth_error(exc):
-                raise too_deep(exc) from None
+            if (limit := parser_limit(exc)) is not None:
+                raise limit from None
             if "UTF-8" in exc.msg:
-                document_format, salvage_detail = _parse_cut_character(text, start, collector)
+                document_format, cut = _parse_cut_character(text, start, collector)
             else:
-                document_format, salvage_detail = _parse_fallback(text, start, exc, collector)
+                document_format, cut = _parse_fallback(text, start, exc, collector)
 
     extracted = collector.result(document_format)
-    extracted.salvaged = salvage_detail is not None
-    extracted.salvage_detail = salvage_detail
+    if cut is not None:
+        extracted.salvaged = True
+        extracted.salvage_detail = cut.detail
+        extracted.cut_type = cut.event_type
     return extracted
 
 
 def _parse_cut_character(
     text: bytes, start: int, collector: EventCollector
-) -> tuple[str | None, str | None]:
+) -> tuple[str | None, Cut]:
     """orjson rejected the UTF-8: a truncation inside a multibyte character, or not text.
 
     orjson validates the whole input before parsing, so a cut through a character would hide
@@ -399,17 +399,17 @@ def _parse_cut_character(
     cut_note = "dropped a multibyte character cut at the end of the file"
     try:
         collector.add(orjson.loads(text))
-        return None, cut_note
+        return None, Cut(cut_note)
     except orjson.JSONDecodeError as exc:
-        if is_depth_error(exc):
-            raise too_deep(exc) from None
-        document_format, detail = _parse_fallback(text, start, exc, collector)
-        return document_format, f"{cut_note}; {detail}" if detail else cut_note
+        if (limit := parser_limit(exc)) is not None:
+            raise limit from None
+        document_format, cut = _parse_fallback(text, start, exc, collector)
+        return document_format, cut.after(cut_note) if cut else Cut(cut_note)
 
 
 def _parse_fallback(
     text: bytes, start: int, exc: orjson.JSONDecodeError, collector: EventCollector
-) -> tuple[str | None, str | None]:
+) -> tuple[str | None, Cut | None]:
     """The document is not one JSON value: JSON Lines, JS, a Sentry fixture, or truncated."""
     if "after document" in exc.msg and _first_line_value(text, start) is not None:
         return "jsonl", _parse_json_lines(text, collector)
@@ -419,15 +419,35 @@ def _parse_fallback(
             collector.add(value)
             return "sentry-fixture", None
     if text[start] not in b'[{"':
-        js = _js_array(text, start)
-        if js is None:
+        if not looks_like_module(text, start):
             raise SessionError("not_json", f"{exc.msg} at byte {exc.pos}")
-        value, detail = load_array_document(*js)
-        collector.add(value)
-        return "js-array", detail
-    value, detail = load_array_document(text, start, exc)
+        return _parse_module(text, start, collector)
+    value, cut = load_array_document(text, start, exc)
     collector.add(value)
-    return None, detail
+    return None, cut
+
+
+def _parse_module(text: bytes, start: int, collector: EventCollector) -> tuple[str, Cut | None]:
+    """A JS/TS module: its data literal, read without evaluation (``jsliteral``). A file cut
+    inside a literal of JSON syntax is salvaged like a JSON array; one of JSON5 syntax is not
+    (its complete elements cannot be told apart without a JSON5 scanner)."""
+    module = read_module(text, start)
+    if not module.truncated:
+        collector.add(module.value)
+        return module.format, None
+    if text[module.begin : module.begin + 1] == b"[":
+        try:
+            items, cut = salvage_array(text, module.begin)
+        except SessionError:
+            items = None
+        if items:
+            collector.add(items)
+            return "js-array", cut
+    raise SessionError(
+        "truncated",
+        f"the file ends inside its JS data literal (opened at line "
+        f"{line_of(text, module.begin)}) with no complete JSON element to salvage",
+    )
 
 
 def _sentry_fixture(text: bytes) -> object | None:
@@ -443,6 +463,6 @@ def _sentry_fixture(text: bytes) -> object | None:
     try:
         return orjson.loads(normalised)
     except orjson.JSONDecodeError as exc:
-        if is_depth_error(exc):
-            raise too_deep(exc) from None
+        if (limit := parser_limit(exc)) is not None:
+            raise limit from None
         return None

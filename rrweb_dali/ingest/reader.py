@@ -3,20 +3,26 @@
 This is the one entry point the rest of the pipeline uses for raw recordings. It owns the
 guarantees downstream stages rely on:
 
-* every returned item is an event: a dict with an int ``type`` and a numeric ``timestamp``
-  (items without both are not events; they are counted in ``skipped['not_event']``, so no
-  "missing timestamp" case reaches the ordering step);
-* events are stable-sorted by timestamp (recorders and merges emit them out of order);
+* every returned item is an event: a dict with an int ``type`` and either a numeric
+  ``timestamp`` or a dict ``data`` (an event without a timestamp: rrweb's own snapshot tests
+  delete them; counted in ``ReadReport.missing_timestamps``, refused with
+  ``ReadLimits.require_timestamps``). Other items are counted in ``skipped['not_event']``;
+* events are stable-sorted by timestamp (recorders and merges emit them out of order), unless
+  any event has none: then file order is kept as it is, because an event without a time has no
+  place among the others but the one the file gives it (``reordered`` is False);
 * exact duplicates are dropped (re-sent uploads, merged windows) and counted;
 * DOM nesting of full snapshots and mutation adds is within ``max_depth``, checked iteratively,
   so the recursive consumers after us cannot hit ``RecursionError``;
+* what is unusual about the recording as a whole (no FullSnapshot, no DOM tree, incremental
+  events before the first snapshot, a truncation through the first snapshot) is named in
+  ``ReadReport.flags`` (:data:`~.structure.SESSION_FLAGS`);
+  ``ReadLimits.require_full_snapshot`` refuses a session without a DOM snapshot;
 * every failure is a :class:`SessionError` with a reason from ``rrweb_dali.errors``.
 """
 
 from __future__ import annotations
 
 import gc
-import itertools
 import logging
 import os
 import stat
@@ -31,11 +37,14 @@ from rrweb_dali.errors import SessionError
 from rrweb_dali.ingest.decompress import ByteBudget, detect_compression, inflate
 from rrweb_dali.ingest.formats import DECODE_FAILURES, Extracted, extract_events
 from rrweb_dali.ingest.limits import ReadLimits
+from rrweb_dali.ingest.order import count_missing_timestamps, drop_duplicates, sort_by_timestamp
+from rrweb_dali.ingest.parse_cost import StructureCount, admit_document, refuse_scalar_array
+from rrweb_dali.ingest.structure import check_dom_depth, session_flags
 
 logger = logging.getLogger(__name__)
 
 _BOM = b"\xef\xbb\xbf"
-_FULL_SNAPSHOT, _INCREMENTAL, _MUTATION = 2, 3, 0
+_FULL_SNAPSHOT = 2
 
 
 @dataclass
@@ -57,6 +66,10 @@ class ReadReport:
     salvaged: bool
     salvage_detail: str | None
     skipped: dict[str, int] = field(default_factory=dict)
+    #: events kept without a numeric ``timestamp`` (their time delta tokenizes as unknown)
+    missing_timestamps: int = 0
+    #: what is unusual about the recording as a whole, from :data:`~.structure.SESSION_FLAGS`
+    flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -141,7 +154,11 @@ def read_file_bytes(name: str, limits: ReadLimits) -> bytes:
                 "too_large", f"{info.st_size} bytes on disk > max_bytes {limits.max_bytes}", name
             )
         with open(name, "rb") as handle:
-            data = handle.read(limits.max_bytes + 1)  # the file may have grown since stat
+            # A buffer of the file's size (not of max_bytes: address space a memory cap counts);
+            # then whatever it grew by since stat, up to the limit.
+            data = handle.read(info.st_size + 1)
+            if len(data) > info.st_size:
+                data += handle.read(limits.max_bytes + 1 - len(data))
     except SessionError:
         raise
     except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
@@ -155,21 +172,38 @@ def _parse(data: bytes, limits: ReadLimits) -> Session:
     bytes_in = len(data)
     if bytes_in > limits.max_bytes:
         raise SessionError("too_large", f"{bytes_in} bytes > max_bytes {limits.max_bytes}")
-    budget = ByteBudget(limits.max_bytes)
+    budget = ByteBudget(limits.max_bytes, limits.max_memory)
     compression = detect_compression(data)
+    count = StructureCount()  # what parsing will cost, known before it is paid (parse_cost)
     if compression:
-        data = inflate(data, compression, budget)
+        budget.hold(bytes_in)
+        data = inflate(data, compression, budget, count)
     else:
         budget.take(bytes_in)
+        count.feed_whole(data)
+    admit_document(count, budget)
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
+    refuse_scalar_array(data)
 
     extracted = extract_events(data, budget, limits)
     if not extracted.events:
         raise _no_events_error(extracted)
-    events, duplicates = _drop_duplicates(extracted.events)
+    events, duplicates = drop_duplicates(extracted.events)
     check_dom_depth(events, limits.max_depth)
-    reordered = _sort_by_timestamp(events)
+    missing = count_missing_timestamps(events)
+    if missing and limits.require_timestamps:
+        raise SessionError(
+            "not_rrweb",
+            f"{missing} of {len(events)} events have no numeric timestamp "
+            "(ReadLimits.require_timestamps)",
+        )
+    reordered = False if missing else sort_by_timestamp(events)
+    flags = session_flags(events, extracted.salvaged and extracted.cut_type == _FULL_SNAPSHOT)
+    if limits.require_full_snapshot and ("no_full_snapshot" in flags or "no_dom" in flags):
+        what = "no FullSnapshot" if "no_full_snapshot" in flags else "no FullSnapshot with a DOM"
+        cut = ", the file was cut inside the first one" if "snapshot_cut" in flags else ""
+        raise SessionError("not_rrweb", f"{what}{cut} (ReadLimits.require_full_snapshot)")
     if extracted.skipped:
         logger.debug("skipped items: %s", extracted.skipped)
     report = ReadReport(
@@ -183,6 +217,8 @@ def _parse(data: bytes, limits: ReadLimits) -> Session:
         salvaged=extracted.salvaged,
         salvage_detail=extracted.salvage_detail,
         skipped=extracted.skipped,
+        missing_timestamps=missing,
+        flags=flags,
     )
     return Session(events, report)
 
@@ -196,83 +232,3 @@ def _no_events_error(extracted: Extracted) -> SessionError:
             "bad_compression", f"no item decompressed into an event: {extracted.skipped}"
         )
     return SessionError("not_rrweb", f"valid JSON but no rrweb events: skipped {extracted.skipped}")
-
-
-def _drop_duplicates(events: list[dict]) -> tuple[list[dict], int]:
-    """Drop exact duplicates, keeping the first; returns the kept events and the count dropped.
-
-    Exact duplicates share ``(timestamp, type)``, so canonical bytes (sorted-key JSON) are only
-    computed for events colliding on that key: in a normal session that is a few bursts of
-    same-millisecond events, not every event.
-    """
-    seen: dict[tuple, object] = {}
-    kept: list[dict] = []
-    dropped = 0
-    for event in events:
-        key = (event["timestamp"], event["type"])
-        first = seen.get(key)
-        if first is None:
-            seen[key] = event
-            kept.append(event)
-            continue
-        if type(first) is not set:
-            first = {orjson.dumps(first, option=orjson.OPT_SORT_KEYS)}
-            seen[key] = first
-        canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-        if canonical in first:
-            dropped += 1
-            continue
-        first.add(canonical)
-        kept.append(event)
-    return kept, dropped
-
-
-def _sort_by_timestamp(events: list[dict]) -> bool:
-    """Stable-sort in place by timestamp; True when that changed the order."""
-    stamps = [event["timestamp"] for event in events]
-    if all(a <= b for a, b in itertools.pairwise(stamps)):
-        return False
-    events.sort(key=_timestamp_of)  # list.sort is stable: equal timestamps keep file order
-    return True
-
-
-def _timestamp_of(event: dict) -> float:
-    return event["timestamp"]
-
-
-def check_dom_depth(events: list[dict], max_depth: int) -> None:
-    """Raise ``too_deep`` when a serialized DOM tree nests deeper than ``max_depth`` levels.
-
-    Trees are full-snapshot ``data.node`` and each mutation ``adds[].node`` (whose depth counts
-    from the added node, as its parent's depth is not known here). All trees of the session are
-    walked together, level by level: every root is level 1, so one breadth-first pass measures
-    them all, with no recursion (a hostile tree never reaches ``RecursionError``) and no
-    per-tree call overhead (sessions hold thousands of small mutation adds).
-    """
-    level: list = []
-    for event in events:
-        kind = event["type"]
-        if kind != _FULL_SNAPSHOT and kind != _INCREMENTAL:
-            continue
-        data = event.get("data")
-        if type(data) is not dict:
-            continue
-        if kind == _FULL_SNAPSHOT:
-            level.append(data.get("node"))
-        elif data.get("source") == _MUTATION and type(adds := data.get("adds")) is list:
-            level += [add.get("node") for add in adds if type(add) is dict]
-    depth = 1
-    while level:
-        level = [
-            child
-            for node in level
-            if type(node) is dict and type(children := node.get("childNodes")) is list
-            for child in children
-        ]
-        if level:
-            depth += 1
-            if depth > max_depth:
-                raise SessionError(
-                    "too_deep",
-                    f"DOM nesting over max_depth {max_depth} (in a full snapshot or mutation)",
-                )

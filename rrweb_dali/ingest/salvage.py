@@ -10,12 +10,17 @@ wrapper object (``{"events": [...`` cut short) is reported as ``truncated``. JSO
 scanner: every line is its own document (see ``formats``). A cut through a multibyte UTF-8
 character is recognised as a cut (orjson would call the whole file invalid UTF-8) and the partial
 character dropped.
+
+What was lost is described by a :class:`Cut`, which also names the top-level ``type`` of the
+event the cut fell in when it can be read from the partial text: a cut through the first
+FullSnapshot (type 2) leaves a session with no DOM, which the reader flags ``snapshot_cut``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 import orjson
 
@@ -34,6 +39,63 @@ def _reject_constant(name: str) -> None:
 
 _SCANNER = json.JSONDecoder(parse_constant=_reject_constant)
 _SPACE = re.compile(r"[ \t\r\n]*")
+_BYTE_SPACE = re.compile(rb"[ \t\r\n]*")
+
+# A partial JSON object read just far enough to find its top-level "type": strings whole (an
+# unterminated one is simply not matched) and brackets, for the depth.
+_PARTIAL_TOKEN = re.compile(rb'"(?:[^"\\]|\\[\s\S])*"|[{}\[\]]')
+_COLON = re.compile(rb"\s*:")
+_SNAPSHOT_DATA_KEYS = (b'"node"', b'"initialOffset"')
+_TYPE_VALUE = re.compile(rb"\s*:\s*(-?\d+)\s*[,}]")  # complete: a cut "2" may be "23"
+
+
+@dataclass(frozen=True)
+class Cut:
+    """What a salvage dropped: a one-line description, and the top-level ``type`` of the
+    event the cut fell in (None when it is not known)."""
+
+    detail: str
+    event_type: int | None = None
+
+    def after(self, note: str) -> Cut:
+        """The same cut, its description preceded by ``note``."""
+        return Cut(f"{note}; {self.detail}", self.event_type)
+
+
+def cut_event_type(text: bytes, start: int) -> int | None:
+    """The top-level ``"type"`` of the JSON object opening at ``text[start]``, read from text
+    that may stop anywhere (a truncated file); None when it is not an object or not known.
+
+    Recorders write ``type`` first; when the cut comes before it (or keys are sorted, ``data``
+    first), a ``data.node`` or ``data.initialOffset`` key, which only a FullSnapshot has, still
+    says 2. Cost: one regex pass up to whichever comes first.
+    """
+    if text[start : start + 1] != b"{":
+        return None
+    depth = 0
+    key = b""  # the last key seen at the top level of the object
+    for match in _PARTIAL_TOKEN.finditer(text, start):
+        token = match.group()
+        if token in (b"{", b"["):
+            depth += 1
+        elif token in (b"}", b"]"):
+            depth -= 1
+            if depth == 0:
+                return None
+        elif depth == 1 and _COLON.match(text, match.end()):
+            if token == b'"type"':
+                value = _TYPE_VALUE.match(text, match.end())
+                return int(value.group(1)) if value else None
+            key = token
+        elif (
+            depth == 2
+            and key == b'"data"'
+            and token in _SNAPSHOT_DATA_KEYS
+            and _COLON.match(text, match.end())
+        ):
+            return 2
+    return None
+
 
 # orjson verifies each candidate end, last first (the standard library accepts a few things
 # orjson does not, such as integers over 64 bits); the cap keeps the search linear.
@@ -60,10 +122,11 @@ def element_ends(text: bytes, start: int) -> list[int]:
         pos += 1
 
 
-def salvage_array(text: bytes, start: int) -> tuple[list, str]:
+def salvage_array(text: bytes, start: int) -> tuple[list, Cut]:
     """Parse the complete elements of the truncated array opening at ``text[start]``.
 
-    Returns the recovered elements and a one-line description of what was cut. Raises
+    Returns the recovered elements and what was cut (the type of the first element dropped,
+    when it is an object whose ``type`` the partial text shows). Raises
     ``SessionError('truncated')`` when no element was complete, and ``too_deep`` when the
     recovered prefix is nested past orjson's limit.
     """
@@ -81,7 +144,10 @@ def salvage_array(text: bytes, start: int) -> tuple[list, str]:
             f"truncated at byte {len(text)}: recovered {len(items)} complete elements, "
             f"dropped {len(text) - end} bytes after the last one"
         )
-        return items, detail
+        dropped = _BYTE_SPACE.match(text, end).end()
+        if text[dropped : dropped + 1] == b",":
+            dropped = _BYTE_SPACE.match(text, dropped + 1).end()
+        return items, Cut(detail, cut_event_type(text, dropped))
     raise SessionError("truncated", f"cut at byte {len(text)} before any complete element")
 
 
@@ -90,16 +156,27 @@ def is_depth_error(exc: orjson.JSONDecodeError) -> bool:
     return "depth" in exc.msg or "recursion" in exc.msg
 
 
+def parser_limit(exc: orjson.JSONDecodeError) -> SessionError | None:
+    """The classified error for a parse that failed on the parser's own limits rather than on
+    the text: nesting past its depth limit (``too_deep``), or no memory left for its buffers
+    under a worker's memory cap (``too_large``: orjson reports that as a decode error)."""
+    if is_depth_error(exc):
+        return too_deep(exc)
+    if "memory" in exc.msg.lower():
+        return SessionError("too_large", f"out of memory while parsing ({exc.msg})")
+    return None
+
+
 def too_deep(exc: orjson.JSONDecodeError) -> SessionError:
     return SessionError("too_deep", f"JSON nesting over the parser limit ({exc.msg})")
 
 
 def load_array_document(
     text: bytes, start: int, error: orjson.JSONDecodeError | None = None
-) -> tuple[object, str | None]:
+) -> tuple[object, Cut | None]:
     """Parse a document that should be one JSON value, salvaging a truncated top-level array.
 
-    Returns the value and a salvage detail (None when the document was complete). ``error`` is
+    Returns the value and what salvage dropped (None when the document was complete). ``error`` is
     orjson's verdict on this same ``text`` when the caller already has it (saves a parse).
     """
     if error is None:
@@ -110,8 +187,9 @@ def load_array_document(
     if is_depth_error(error):
         raise too_deep(error)
     if "UTF-8" in error.msg:
-        value, detail = load_array_document(drop_cut_character(text), start)
-        return value, detail or "dropped a multibyte character cut at the end of the file"
+        value, cut = load_array_document(drop_cut_character(text), start)
+        note = "dropped a multibyte character cut at the end of the file"
+        return value, cut.after(note) if cut else Cut(note)
     if "end of data" not in error.msg:
         raise SessionError("not_json", f"{error.msg} at byte {error.pos}")
     if text[start : start + 1] != b"[":

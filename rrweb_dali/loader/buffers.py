@@ -12,10 +12,16 @@ the array alive as long as any tensor shares its storage). So a loop that keeps 
 makes the pool allocate new buffers; nothing it holds is ever overwritten. The array given to
 ``export`` must be the one ``take`` returned, and no other view of it may leave the finishing
 code.
+
+The finalizer takes no lock: it runs wherever the last reference dies, which can be the garbage
+collector inside :meth:`~HostBufferPool.take` on a thread that already holds the pool's lock (a
+lock there deadlocked the loader's thread). It only appends to a deque, which is atomic; the
+pool collects what came back the next time it holds its lock.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
 import weakref
@@ -35,6 +41,7 @@ class HostBufferPool:
         self._free: list[np.ndarray] = []  # flat uint8 backing stores nobody holds
         self._lent: dict[int, np.ndarray] = {}  # id(array taken) -> its backing store
         self._watched: dict[int, tuple] = {}  # id(weakref) -> (weakref, backing store)
+        self._returned: collections.deque[int] = collections.deque()  # id(weakref) of dead arrays
         self._kept = 0  # buffers owned by the pool, lent or free
         self.reused = 0
         self.allocated = 0
@@ -44,6 +51,7 @@ class HostBufferPool:
         dt = np.dtype(dtype)
         nbytes = math.prod(shape) * dt.itemsize
         with self._lock:
+            self._collect_returned()
             fits = [i for i, b in enumerate(self._free) if b.nbytes >= nbytes]
             if fits:
                 buf = self._free.pop(min(fits, key=lambda i: self._free[i].nbytes))
@@ -73,12 +81,17 @@ class HostBufferPool:
         return torch.from_numpy(arr)
 
     def _give_back(self, ref: weakref.ref) -> None:
-        with self._lock:
-            _, buf = self._watched.pop(id(ref))
+        self._returned.append(id(ref))  # no lock: see the module docstring
+
+    def _collect_returned(self) -> None:
+        """Move the buffers of arrays that died into the free list (the lock is held)."""
+        while self._returned:
+            _, buf = self._watched.pop(self._returned.popleft())
             self._free.append(buf)
 
     @property
     def free(self) -> int:
         """Buffers ready to be lent again."""
         with self._lock:
+            self._collect_returned()
             return len(self._free)

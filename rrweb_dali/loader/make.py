@@ -14,6 +14,7 @@ from rrweb_dali.ingest import ReadLimits
 from rrweb_dali.loader.distributed import local_device_id, rank_and_world
 from rrweb_dali.loader.loader import Loader
 from rrweb_dali.loader.options import OutputOptions, PipelineOptions
+from rrweb_dali.loader.workers import spawn_blocker
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +122,10 @@ def make_loader(
     ``ROWS_PER_CALL`` = 512 rows; 1 in raw mode). DALI runs ``prefetch`` iterations ahead on
     ``num_threads`` threads, and a background thread of the loader runs the iterations (and on
     the CPU the padding) up to ``prefetch`` more ahead of the loop. ``parallel=True`` runs the
-    batch source in ``py_workers`` spawned processes (default on shards: off, 2 workers).
+    batch source in ``py_workers`` spawned processes (default on shards: off, 2 workers); they
+    end with this process however it dies. A program that spawned processes cannot start from
+    (one read from standard input, ``python - < train.py``) runs the source in this process
+    instead, with a warning (see :mod:`rrweb_dali.loader.workers`).
 
     Raw mode (``raw=`` directories, files or globs instead of ``shards``): the batch source reads
     and tokenizes the files itself, by default in one DALI worker process per CPU. One unit per
@@ -161,6 +165,19 @@ def make_loader(
     # The CPU device gets its rows padded by the source (one host copy either way); a GPU gets
     # them unpadded and pads after the copy (see .graph).
     transport = Transport(pad_on_host=device_id is None, batches_per_call=batches_per_call)
+    parallel = raw is not None if parallel is None else bool(parallel)
+    # DALI's spawned workers cannot start from a program read from standard input: run the
+    # source in this process rather than fail (raw packing's cache warming uses
+    # rrweb_dali.parallel, whose workers import only the task's module: they start anywhere).
+    blocker = spawn_blocker() if parallel else None
+    if blocker is not None:
+        logger.warning(
+            "parallel workers cannot start from this program (%s): the batch source runs in this "
+            "process instead (parallel=False, slower in raw mode); run the program from a file "
+            "to use worker processes",
+            blocker,
+        )
+        parallel = False
     make_source, paths = BatchSource, shards
     if raw is not None:
         from rrweb_dali.external_source.raw import (
@@ -185,7 +202,7 @@ def make_loader(
         device_id=device_id,
         prefetch=prefetch,
         num_threads=num_threads,
-        parallel=raw is not None if parallel is None else parallel,
+        parallel=parallel,
         py_workers=2 if py_workers is None else py_workers,
         next_epoch_ahead=raw is None,  # raw files may change between epochs: read them then
     )

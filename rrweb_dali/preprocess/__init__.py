@@ -3,8 +3,8 @@
 :func:`preprocess` is the entry point (``rrweb-dali preprocess`` on the command line). The parts,
 one job each: :mod:`.plan` groups the inputs into independent tasks (persisted, so runs resume
 and grow), :mod:`.task` runs one group (read, tokenize, overflow policy, shards), :mod:`.executor`
-runs groups on a process pool or Ray, and :mod:`.run` ties them together and writes
-``errors.jsonl`` and ``manifest.json``.
+runs groups on a process pool or Ray, :mod:`.crash` recovers a group whose worker died, and
+:mod:`.run` ties them together and writes ``errors.jsonl`` and ``manifest.json``.
 
 What preprocessing shares with raw mode lives below both: finding the inputs
 (:mod:`rrweb_dali.ingest.discover`), the overflow policy (:mod:`rrweb_dali.tokenizer.windows`)

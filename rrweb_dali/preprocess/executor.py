@@ -7,19 +7,24 @@ files and the parent merges the records in group order.
 ``local``
     :class:`~rrweb_dali.parallel.LocalExecutor`, the process pool over the CPUs this process may
     use (``workers=1`` runs the groups in this process), shared with raw mode's cache warming.
+    ``memory_limit`` caps each worker's address space.
 ``ray``
     Each group is a Ray task (``num_cpus=1``) on ``ray.init(address)``, or on a local Ray started
     for the run. The workers write the shards themselves, so on a multi-node cluster the output
     directory must be on a file system every node sees at the same path. Ray retries a group whose
     worker died; that is safe because a group's writes are atomic and deterministic.
 
-Both keep at most ``2 x workers`` groups in flight, so the parent never holds more than a few
-pending tasks and results, whatever the size of the corpus. :func:`run_with_progress` drives
-either one and shows the progress bar.
+When a worker dies for good (a local worker at once; a Ray task after Ray's retries), the group is
+recovered by :func:`~rrweb_dali.preprocess.crash.recover_group`: its files are read one by one in
+fresh local processes, the one that kills its process is recorded as ``worker_crashed``, and the
+run goes on. The local pool keeps one group in flight per worker, Ray at most ``2 x workers``, so
+the parent never holds more than a few pending tasks and results, whatever the size of the corpus.
+:func:`run_with_progress` drives either one and shows the progress bar.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -29,7 +34,8 @@ from typing import Any
 from tqdm import tqdm
 
 from rrweb_dali.extras import require
-from rrweb_dali.parallel import LocalExecutor, available_cpus
+from rrweb_dali.parallel import LocalExecutor, WorkerDied, available_cpus
+from rrweb_dali.preprocess.crash import describe_group, recover_group
 from rrweb_dali.preprocess.task import GroupResult, GroupTask, run_group
 
 logger = logging.getLogger(__name__)
@@ -44,9 +50,19 @@ class RayExecutor:
         self._ray = require("ray", "the ray executor")
         self.address = address
         self.workers = workers
+        self.memory_limit: int | None = None  # Ray manages its workers' memory
 
-    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+    def map_unordered(
+        self,
+        fn: Callable[[Any], Any],
+        tasks: Iterable[Any],
+        on_death: Callable[[Any, WorkerDied], Any] | None = None,
+        describe: Callable[[Any], str] | None = None,
+    ) -> Iterator[Any]:
+        """Like :meth:`LocalExecutor.map_unordered`: a task whose worker still dies after Ray's
+        retries goes to ``on_death`` (or raises :class:`WorkerDied`)."""
         ray = self._ray
+        died = (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError)
         started_here = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
@@ -62,16 +78,30 @@ class RayExecutor:
             remote = ray.remote(num_cpus=1, max_retries=2)(fn)
             queue = iter(tasks)
             pending = []
+            task_of: dict[Any, Any] = {}
+
+            def submit(t: Any) -> None:
+                ref = remote.remote(t)
+                task_of[ref] = t
+                pending.append(ref)
+
             for t in queue:
-                pending.append(remote.remote(t))
+                submit(t)
                 if len(pending) >= in_flight:
                     break
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                result = ray.get(done[0])
+                task = task_of.pop(done[0])
+                try:
+                    result = ray.get(done[0])
+                except died as exc:
+                    how = f"Ray: {type(exc).__name__}"
+                    if on_death is None:
+                        raise WorkerDied(task, how, describe) from exc
+                    result = on_death(task, WorkerDied(task, how, describe))
                 nxt = next(queue, None)
                 if nxt is not None:
-                    pending.append(remote.remote(nxt))
+                    submit(nxt)
                 yield result
         finally:
             if started_here:
@@ -79,13 +109,20 @@ class RayExecutor:
 
 
 def make_executor(
-    kind: str = "local", workers: int | None = None, ray_address: str | None = None
+    kind: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    memory_limit: int | None = None,
 ) -> LocalExecutor | RayExecutor:
     if kind == "local":
         if ray_address:
             raise ValueError("--ray-address needs --executor ray")
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, memory_limit=memory_limit)
     if kind == "ray":
+        if memory_limit is not None:
+            raise ValueError(
+                "--worker-memory needs --executor local (Ray manages its workers' memory itself)"
+            )
         return RayExecutor(ray_address, workers)
     raise ValueError(f"unknown executor {kind!r}; expected one of {EXECUTORS}")
 
@@ -97,8 +134,9 @@ def run_with_progress(
     progress: bool,
 ) -> tuple[int, int]:
     """Run ``tasks`` on ``executor``, logging each unexpected per-file error with its traceback
-    and showing a progress bar on stderr (bytes, MB/s, ETA; files, tokens/s, errors so far).
-    Returns (files, tokens) processed."""
+    and showing a progress bar on stderr (bytes, MB/s, ETA; files, tokens/s, errors so far). A
+    group whose worker dies is recovered (:mod:`~rrweb_dali.preprocess.crash`). Returns (files,
+    tokens) processed."""
     bytes_total = sum(group_bytes.values())
     files_total = sum(len(t.files) for t in tasks)
     files = tokens = errors = 0
@@ -114,7 +152,15 @@ def run_with_progress(
         smoothing=0.05,
     ) as bar:
         result: GroupResult
-        for result in executor.map_unordered(run_group, tasks):
+        recover = functools.partial(
+            recover_group,
+            workers=executor.workers or available_cpus(),
+            memory_limit=executor.memory_limit,
+        )
+        results = executor.map_unordered(
+            run_group, tasks, on_death=recover, describe=describe_group
+        )
+        for result in results:
             rec = result.record
             for tb in result.tracebacks:
                 logger.error("unexpected error, recorded in errors.jsonl: %s", tb)

@@ -8,32 +8,57 @@ The steps, and what makes each safe to interrupt:
    are on disk with the recorded sizes. Remove everything else a killed run may have left: temporary
    files and shards of unfinished groups.
 3. Run the unfinished groups (local process pool or Ray). Each writes its shards, then its done
-   record; a kill at any moment loses at most the groups in flight.
+   record; a kill at any moment loses at most the groups in flight. A group whose worker process
+   dies (the OOM killer) is read again file by file in fresh processes (:mod:`.crash`): the file
+   that kills its process is rejected as ``worker_crashed`` and the run goes on.
 4. Merge the done records in group order into ``errors.jsonl`` and, last, ``manifest.json``.
 
 Outputs hold no timestamps, hostnames, absolute paths or worker counts, so the same inputs and
 options give the same bytes, however many workers ran and however often the run was interrupted.
 (``state/`` records each input's size and mtime, which is how changed inputs are noticed.)
 
+Every file is named in the outputs (``state/``, ``errors.jsonl``, the shards' file tables, the
+manifest) by its *stored name*: :func:`~rrweb_dali.ingest.names.portable_name` of its path
+relative to its root. A name that is valid UTF-8 is stored as it is; a name holding other bytes
+(``b"bad-\\xff.json"``) is stored escaped (``bad-\\xff.json``), losslessly
+(:func:`~rrweb_dali.ingest.names.disk_name` gives the name on disk back), and the file is read
+like any other. Reruns match files by their stored names.
+
 ``errors.jsonl`` has one line per file that was not kept whole and as is::
 
-    {"path": "sub/dir/file.json",   # relative to its source root, like the shards' file tables
-     "status": "rejected" | "salvaged" | "skipped",
-     "reason": "<a SessionError reason>",
+    {"path": "sub/dir/file.json",   # the stored name, like the shards' file tables
+     "status": "rejected" | "salvaged" | "skipped" | "noted",
+     "reason": "<a SessionError reason>" | null,
      "detail": "<human text>",
-     "salvaged": true | false}
+     "salvaged": true | false,
+     # on the lines of files that loaded (salvaged, skipped, noted), what reading them noted:
+     "parts_skipped": {"<kind>": n, ...}, "missing_timestamps": n, "flags": ["<flag>", ...],
+     "malformed_parts": n, "unknown_parts": n}
 
-``rejected``: nothing of the file is in the shards (``reason`` says why). ``salvaged``: the file
+``rejected``: nothing of the file is in the shards (``reason`` says why; ``worker_crashed`` for a
+file whose process died even when it was read alone, see :mod:`.crash`). ``salvaged``: the file
 was cut short and the reader recovered the complete events before the cut; its session *is* in
 the shards (``reason`` is ``truncated``, ``detail`` starts with ``salvaged``). ``skipped``: the file
 read fine but ``--overflow skip`` dropped its session (``reason`` ``too_large``; ``salvaged`` tells
-whether it had been salvaged too). So the lines with each status count exactly the manifest's
-``files_rejected``, ``salvaged`` and ``skipped_overflow``, and the manifest states the accounting
-``files_read = sessions + files_rejected + skipped_overflow``.
+whether it had been salvaged too). ``noted``: the session is in the shards, but the reader skipped
+parts of it (``parts_skipped``, by kind; :attr:`~rrweb_dali.ingest.ReadReport.skipped`), kept
+events without a timestamp, flagged the recording (``flags``, from
+:data:`~rrweb_dali.ingest.SESSION_FLAGS`), or the tokenizer wrote MALFORMED or unknown
+tokens for parts it could not read (:meth:`~rrweb_dali.tokenizer.Tokenizer.fault_counts`);
+``reason`` is null. So the lines with each status count exactly the manifest's
+``files_rejected``, ``salvaged``, ``skipped_overflow`` and ``files_noted``, and the manifest states
+the accounting ``files_read = sessions + files_rejected + skipped_overflow``. Its totals also sum
+the notes over every file that loaded: ``parts_skipped``, ``missing_timestamps``,
+``malformed_parts``, ``unknown_parts`` and ``flags`` (sessions per flag).
 
-Call :func:`preprocess` with ``workers > 1`` from a script only under
-``if __name__ == "__main__":``: the pool starts its workers with ``spawn``, which imports the
-main module again (the command line needs nothing).
+Output-side failures (a full disk, a read-only mount) stop the run with an ``OSError`` naming the
+file being written; nothing is published half-written (shards, done records, ``errors.jsonl`` and
+the manifest all appear under their final names only when complete), and the same command run
+again resumes.
+
+Workers are plain child processes that import the task function by module name (see
+:mod:`rrweb_dali.parallel`), so :func:`preprocess` works from any script, ``python -c`` or a
+notebook, with no ``if __name__ == "__main__":`` guard; ``worker_memory`` caps each one.
 
 A file that was already preprocessed and has changed since (other size or mtime) is *not* read
 again: its shards keep the version read first, a warning is logged and the manifest lists it under
@@ -45,6 +70,7 @@ preprocess into a new directory. Files that disappeared are reported the same wa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -55,7 +81,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rrweb_dali.ingest import ReadLimits
-from rrweb_dali.ingest.discover import STATE_DIR, discover
+from rrweb_dali.ingest.discover import STATE_DIR, InputFile, discover
+from rrweb_dali.ingest.names import portable_name
 from rrweb_dali.preprocess.executor import make_executor, run_with_progress
 from rrweb_dali.preprocess.plan import (
     Plan,
@@ -73,6 +100,7 @@ from rrweb_dali.shards.manifest import (
     ERRORS_NAME,
     SHARDS_DIR,
     Manifest,
+    name_os_error,
     write_manifest,
 )
 from rrweb_dali.tokenizer import Tokenizer
@@ -83,9 +111,11 @@ logger = logging.getLogger(__name__)
 STALE_LISTED = 100  # stale inputs named in the manifest; all are counted
 ACCOUNTING = "files_read = sessions + files_rejected + skipped_overflow"
 ERRORS_SCHEMA = (
-    'one JSON object per line: {"path": relative path, "status": "rejected" (nothing kept) | '
-    '"salvaged" (kept, partly recovered) | "skipped" (read, dropped by --overflow skip), '
-    '"reason": SessionError reason, "detail": text, "salvaged": bool}; in group order'
+    'one JSON object per line: {"path": stored name, "status": "rejected" (nothing kept) | '
+    '"salvaged" (kept, partly recovered) | "skipped" (read, dropped by --overflow skip) | '
+    '"noted" (kept, with parts lost or flagged), "reason": SessionError reason or null, '
+    '"detail": text, "salvaged": bool; lines of files that loaded add "parts_skipped": '
+    '{kind: n}, "missing_timestamps", "flags", "malformed_parts", "unknown_parts"}; in group order'
 )
 
 
@@ -101,15 +131,23 @@ class PreprocessOptions:
     max_bytes: int | None = None
     max_depth: int | None = None
     max_events: int | None = None
+    max_memory: int | None = None
     max_text_bytes: int | None = None
+    require_timestamps: bool = False
+    require_full_snapshot: bool = False
 
     def limits(self) -> ReadLimits:
         given = {
             "max_bytes": self.max_bytes,
             "max_depth": self.max_depth,
             "max_events": self.max_events,
+            "max_memory": self.max_memory,
         }
-        return ReadLimits(**{k: v for k, v in given.items() if v is not None})
+        return ReadLimits(
+            **{k: v for k, v in given.items() if v is not None},
+            require_timestamps=self.require_timestamps,
+            require_full_snapshot=self.require_full_snapshot,
+        )
 
     def tokenizer(self) -> Tokenizer:
         if self.max_text_bytes is None:
@@ -148,27 +186,44 @@ def _write_errors_and_totals(out: Path, plan: Plan) -> tuple[dict, list[ShardInf
     """Stream every done record, in group order, into errors.jsonl; sum the totals."""
     totals = dict.fromkeys(COUNTERS, 0)
     reasons: Counter[str] = Counter()
+    flags: Counter[str] = Counter()
     shards: list[ShardInfo] = []
     lines = 0
     tmp = out / f"{ERRORS_NAME}.tmp"
-    with open(tmp, "wb") as fh:
-        for g in plan.groups:
-            record = json.loads(done_record_path(out, g.group_id).read_bytes())
-            for k in COUNTERS:
-                totals[k] += record["counts"][k]
-            reasons.update(record["rejected_by_reason"])
-            shards.extend(ShardInfo.from_json(s) for s in record["shards"])
-            for e in record["errors"]:
-                fh.write(json.dumps(e, sort_keys=True, ensure_ascii=False).encode() + b"\n")
-                lines += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out / ERRORS_NAME)
+    try:
+        with open(tmp, "wb") as fh:
+            for g in plan.groups:
+                record = json.loads(done_record_path(out, g.group_id).read_bytes())
+                for k in COUNTERS:
+                    totals[k] += record["counts"].get(k, 0)
+                reasons.update(record["rejected_by_reason"])
+                flags.update(record.get("flags", {}))
+                shards.extend(ShardInfo.from_json(s) for s in record["shards"])
+                for e in record["errors"]:
+                    fh.write(json.dumps(e, sort_keys=True, ensure_ascii=False).encode() + b"\n")
+                    lines += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out / ERRORS_NAME)
+    except OSError as exc:
+        raise name_os_error(exc, tmp) from None
     totals["rejected_by_reason"] = dict(sorted(reasons.items()))
+    totals["flags"] = dict(sorted(flags.items()))
     totals["error_lines"] = lines
     totals["groups"] = len(plan.groups)
     totals["shards"] = len(shards)
     return totals, shards
+
+
+def _stored_names(files: list[InputFile]) -> dict[str, InputFile]:
+    """The inputs by stored name (:func:`~rrweb_dali.ingest.names.portable_name`), each with its
+    ``relpath`` replaced by that name: everything after discovery knows a file by it, and only
+    ``path`` (never written) is what this machine opens."""
+    found: dict[str, InputFile] = {}
+    for f in files:
+        stored = portable_name(f.relpath)
+        found[stored] = f if stored == f.relpath else dataclasses.replace(f, relpath=stored)
+    return found
 
 
 def check_output_dir(out: Path) -> None:
@@ -196,18 +251,22 @@ def preprocess(
     executor: str = "local",
     ray_address: str | None = None,
     progress: bool = False,
+    worker_memory: int | None = None,
 ) -> PreprocessResult:
     """Preprocess ``sources`` into the dataset directory ``out`` (created, resumed or extended).
 
     ``workers`` (default: every CPU this process may use), ``executor`` and ``ray_address`` only
-    change how fast it goes, never the output bytes. Raises :class:`~.plan.PlanMismatch` when ``out``
-    was made with other options.
+    change how fast it goes, never the output bytes. ``worker_memory`` (bytes, local executor)
+    caps each worker's address space: a file that needs more is rejected (``too_large`` on a
+    ``MemoryError``, or ``worker_crashed``) instead of the machine running out of memory; it runs
+    every group in a worker process, even with ``workers=1``. Raises
+    :class:`~.plan.PlanMismatch` when ``out`` was made with other options.
     """
     options = options or PreprocessOptions()
     options.validate()
     started = time.perf_counter()
     out = Path(out)
-    found = {f.relpath: f for f in discover(sources, exclude=[out])}
+    found = _stored_names(discover(sources, exclude=[out]))
     check_output_dir(out)
     if not found:
         logger.warning("no input files found in %s", ", ".join(map(str, sources)))
@@ -225,6 +284,9 @@ def preprocess(
             "max_bytes": limits.max_bytes,
             "max_depth": limits.max_depth,
             "max_events": limits.max_events,
+            "max_memory": limits.max_memory,
+            "require_timestamps": limits.require_timestamps,
+            "require_full_snapshot": limits.require_full_snapshot,
         }
         plan_options = {**manifest_options, "tokenizer": tok.config()}
         previous = read_plan(out)
@@ -263,7 +325,7 @@ def preprocess(
             len(new_groups),
         )
         group_bytes = {g.group_id: g.bytes for g in pending}
-        runner = make_executor(executor, workers, ray_address)
+        runner = make_executor(executor, workers, ray_address, worker_memory)
         files_run, tokens_run = run_with_progress(runner, tasks, group_bytes, progress)
         totals, shards = _write_errors_and_totals(out, plan)
         totals["inputs_changed"] = len(stale["changed"])

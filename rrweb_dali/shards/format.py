@@ -31,6 +31,21 @@ Index math: with ``H = 64`` and ``N`` sessions, ``offsets`` starts at ``H``, ``f
 ``H + 8 (N + 1) + 8 N``. Everything is readable with ``numpy.memmap`` and ``json`` alone; nothing is
 ever unpickled.
 
+Validation at open (:class:`ShardIndex`), because a reader hands out ``tokens[offsets[i] :
+offsets[i + 1]]`` without looking again: the header must match the file size (the layout above),
+and the offsets must describe ``N`` sessions that tile the ``.bin``::
+
+    offsets[0] == 0,  offsets[N] == T,  0 <= offsets[i + 1] - offsets[i] <= bound
+
+with ``bound = T``, or the dataset's ``max_tokens`` when the manifest records it (no
+``preprocess`` row is longer). One check covers both monotonicity and the ``.bin``'s end:
+``numpy.diff`` of ``uint64`` wraps a decrease to ``2**64 - d``, far above any ``bound``, and
+offsets that start at 0, end at ``T`` and never decrease all lie inside the ``T`` tokens. It runs
+vectorised in chunks of ``CHECK_CHUNK`` offsets, so it costs one sequential read of ``8 (N + 1)``
+bytes and little memory; a violation raises :class:`ShardFormatError` naming the index file and
+the first bad session. The ``.bin`` size (``T`` tokens of the header's dtype) is checked by
+:class:`Shard`; ``file_id`` and ``window`` are metadata the loader never reads and are not checked.
+
 A shard is written under temporary names and renamed into place, ``.bin`` first and ``.idx`` last,
 so an ``.idx`` on disk always describes a complete ``.bin``.
 """
@@ -53,6 +68,7 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct("<8sIIQQQQ16x")
 HEADER_SIZE = HEADER.size  # 64
 assert HEADER_SIZE == 64
+CHECK_CHUNK = 1 << 20  # offsets checked per numpy pass at open (8 MiB of them)
 
 
 class DType(IntEnum):
@@ -201,10 +217,43 @@ class ShardWriter:
         self._bin_tmp.unlink(missing_ok=True)
 
 
-class ShardIndex:
-    """A shard's index, memory-mapped: offsets, file ids, windows and the file table."""
+def check_offsets(
+    offsets: np.ndarray, n_tokens: int, max_length: int | None = None, where: str = "index"
+) -> None:
+    """Raise :class:`ShardFormatError` unless ``offsets`` (``uint64[N + 1]``) tile ``n_tokens``
+    tokens in rows of at most ``max_length`` (see "Validation at open" in the module docstring).
 
-    def __init__(self, path: str | Path):
+    ``where`` names the shard in the message.
+    """
+    n = int(offsets.shape[0]) - 1
+    if n < 0 or int(offsets[0]) != 0 or int(offsets[-1]) != n_tokens:
+        raise ShardFormatError(f"{where}: offsets do not span the {n_tokens} tokens")
+    bound = n_tokens if max_length is None else min(n_tokens, int(max_length))
+    for start in range(0, n, CHECK_CHUNK):
+        chunk = np.asarray(offsets[start : start + CHECK_CHUNK + 1])
+        lengths = np.diff(chunk)  # uint64: a decrease wraps to a huge length
+        if int(lengths.max()) <= bound:
+            continue
+        bad = int(np.flatnonzero(lengths > bound)[0])
+        row, a, b = start + bad, int(chunk[bad]), int(chunk[bad + 1])
+        if b > n_tokens:
+            problem = f"ends at token {b}, past the shard's {n_tokens}"
+        elif b < a:
+            problem = f"starts at token {a} and ends at {b} (offsets decrease)"
+        else:
+            problem = f"has {b - a} tokens, more than the dataset's maximum of {bound}"
+        raise ShardFormatError(f"{where}: session {row} {problem}; the index is damaged")
+
+
+class ShardIndex:
+    """A shard's index, memory-mapped: offsets, file ids, windows and the file table.
+
+    Opening validates the header and the offsets (:func:`check_offsets`); ``max_length`` is the
+    longest row the dataset may hold (the manifest's ``max_tokens``), or None for no bound beyond
+    the shard's own token count.
+    """
+
+    def __init__(self, path: str | Path, max_length: int | None = None):
         self.path = Path(path)
         size = self.path.stat().st_size
         if size < HEADER_SIZE:
@@ -231,8 +280,7 @@ class ShardIndex:
         self.file_id = np.memmap(self.path, dtype="<u4", mode="r", offset=fid, shape=(n,))
         self.window = np.memmap(self.path, dtype="<u4", mode="r", offset=win, shape=(n,))
         self._table = (table, table_len)
-        if int(self.offsets[0]) != 0 or int(self.offsets[-1]) != self.tokens:
-            raise ShardFormatError(f"{self.path}: offsets do not span the {t} tokens")
+        check_offsets(self.offsets, self.tokens, max_length, str(self.path))
 
     @functools.cached_property
     def files(self) -> list[str]:
@@ -248,12 +296,15 @@ class ShardIndex:
 
 
 class Shard:
-    """One shard opened for reading: ``shard[i]`` is a zero-copy view of session ``i``'s tokens."""
+    """One shard opened for reading: ``shard[i]`` is a zero-copy view of session ``i``'s tokens.
 
-    def __init__(self, stem: str | Path):
+    ``max_length`` bounds every row (see :class:`ShardIndex`).
+    """
+
+    def __init__(self, stem: str | Path, max_length: int | None = None):
         stem = Path(stem)
         self.name = stem.name
-        self.index = ShardIndex(stem.with_suffix(".idx"))
+        self.index = ShardIndex(stem.with_suffix(".idx"), max_length)
         bin_path = stem.with_suffix(".bin")
         expected = self.index.tokens * self.index.dtype.numpy.itemsize
         actual = bin_path.stat().st_size if bin_path.exists() else -1

@@ -66,15 +66,29 @@ class Manifest:
         )
 
 
+def name_os_error(exc: OSError, path: str | os.PathLike) -> OSError:
+    """``exc``, made to name ``path`` if it names no file (a failed ``write`` on a full disk,
+    ENOSPC or EFBIG, names none), so that the one-line error says where the run stopped."""
+    if exc.filename is None:
+        exc.filename = os.fspath(path)
+    return exc
+
+
 def write_json_atomic(path: Path, obj: dict) -> None:
-    """Write ``obj`` as indented JSON (sorted keys: byte-identical for equal content) atomically."""
+    """Write ``obj`` as indented JSON (sorted keys: byte-identical for equal content) atomically.
+
+    Every string must be valid Unicode: file names go through
+    :func:`~rrweb_dali.ingest.names.portable_name` before they get here."""
     tmp = path.with_name(path.name + ".tmp")
     data = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise name_os_error(exc, tmp) from None
 
 
 def write_manifest(root: str | Path, manifest: Manifest) -> Path:
@@ -128,12 +142,16 @@ def verify_shard(root: str | Path, info: ShardInfo, full: bool = True) -> None:
 
 
 def open_shards(root: str | Path, verify: bool = False) -> tuple[Manifest, list[Shard]]:
-    """Open every shard of a dataset directory, checking sizes (and hashes when ``verify``)."""
+    """Open every shard of a dataset directory, checking sizes and index offsets (rows no longer
+    than the manifest's ``max_tokens``, where it records one), and hashes when ``verify``."""
     manifest = read_manifest(root)
+    max_length = manifest.options.get("max_tokens")
+    if isinstance(max_length, bool) or not isinstance(max_length, int):
+        max_length = None
     shards = []
     for info in manifest.shards:
         verify_shard(root, info, full=verify)
-        shard = Shard(shard_stem(root, info))
+        shard = Shard(shard_stem(root, info), max_length)
         if len(shard) != info.sessions or shard.index.tokens != info.tokens:
             raise ShardFormatError(f"shard {info.name}: counts differ from the manifest")
         shards.append(shard)

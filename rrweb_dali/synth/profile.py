@@ -177,6 +177,11 @@ RARE_KINDS: tuple[str, ...] = (
     "custom_element",  # 16
 )
 
+# SVG-heavy sessions (rrweb_dali.synth.svg: animated force graphs and charts), absent from the
+# recordings: *tuned* so that a 2,000-session corpus holds ~80 of them (half force graphs, half
+# charts), enough to measure the tokenizer's budget at scale without dominating the byte count.
+SVG_SESSION_PROBABILITY = 0.04
+
 # file formats per 120 sessions, like the corpus
 FORMAT_WEIGHTS: dict[str, int] = {"json": 91, "json.gz": 12, "jsonl": 5, "packed": 12}
 

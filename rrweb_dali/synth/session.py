@@ -16,6 +16,7 @@ from itertools import accumulate
 import orjson
 
 from rrweb_dali.synth import dom, profile
+from rrweb_dali.synth.svg import is_svg_session, svg_session_events
 
 _ACTIONS = tuple(profile.ACTION_WEIGHTS)
 _ACTION_CUM = tuple(accumulate(profile.ACTION_WEIGHTS.values()))
@@ -432,7 +433,12 @@ def generate_session(seed: int, index: int) -> list[dict]:
 
 def session_events(seed: int, index: int) -> list[dict]:
     """The events of :func:`generate_session`, with the bulky parts (snapshot nodes, mutation
-    adds) left as pre-serialized ``orjson.Fragment`` values: the fast form for writing files."""
+    adds) left as pre-serialized ``orjson.Fragment`` values: the fast form for writing files.
+
+    A share ``profile.SVG_SESSION_PROBABILITY`` of the sessions, chosen by their own stream, are
+    SVG-heavy dashboards (:mod:`rrweb_dali.synth.svg`); the others are unchanged by them."""
+    if is_svg_session(seed, index):
+        return svg_session_events(seed, index)
     rec = _Recorder(seed, index)
     rng = rec.rng
     end = rec.t + round(profile.quantile_draw(rng, profile.SESSION_DURATION_Q))

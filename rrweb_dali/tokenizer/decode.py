@@ -1,7 +1,9 @@
 """Token ids -> readable text, for people inspecting shards and for debugging the encoder.
 
 One event per line (a line starts at each time-delta token), text bytes gathered into quoted
-strings, element closes named after the element they close. Not a round trip: the encoding is
+strings, element closes named after the element they close. Summaries of the token budget read
+as ``d=geom"MLZ" n8`` (path commands, about 8 numbers), ``style=css{ 'display' "none" size~2^6``
+and ``<EV-TRUNC>`` at the end of a cut event. Not a round trip: the encoding is
 lossy on purpose (capped text, buckets, blobs), so this renders what the model sees.
 """
 
@@ -19,6 +21,7 @@ _X_FIRST, _X_SIZE = v.RANGES["X"]
 _Y_FIRST, _Y_SIZE = v.RANGES["Y"]
 _LINE_STARTS = {v.SPECIAL["<DT?>"], v.SPECIAL["<DT-NEG>"], v.BOS_ID, v.EOS_ID}
 _CLOSE, _NUM = v.SPECIAL["</>"], v.SPECIAL["=num"]
+_GEOM = v.SPECIAL["=geom"]
 _DOCUMENT = v.RANGES["NODE"][0]  # node type 0: closed like an element
 _VALUES = {v.SPECIAL["<BLOB>"]} | set(range(*(lambda f, n: (f, f + n))(*v.RANGES["COUNT"])))
 
@@ -39,9 +42,10 @@ class Renderer:
         open_tags: list[str] = []
         glue = False
 
-        def add(piece: str, glue_next: bool = False, value: bool = False) -> None:
+        def add(piece: str, glue_next: bool | str = False, value: bool | str = False) -> None:
+            # glue_next "text": only quoted text glues on (d=geom"MLZ" n8, viewBox=geom n4)
             nonlocal glue
-            if glue and value and pieces:
+            if glue and value and pieces and (glue is True or value == "text"):
                 piece = piece[1:] if piece[0] == "=" else piece
                 pieces[-1] += piece
             else:
@@ -50,7 +54,7 @@ class Renderer:
 
         def flush_text() -> None:
             if text:
-                add(json.dumps(text.decode("utf-8", "replace"), ensure_ascii=False), value=True)
+                add(json.dumps(text.decode("utf-8", "replace"), ensure_ascii=False), value="text")
                 text.clear()
 
         for i in ids:
@@ -82,7 +86,7 @@ class Renderer:
             else:
                 add(
                     name,
-                    glue_next=name[-1] == "=" or i == _NUM,
+                    glue_next="text" if i == _GEOM else name[-1] == "=" or i == _NUM,
                     value=name[0] == "=" or i in _VALUES,
                 )
         flush_text()

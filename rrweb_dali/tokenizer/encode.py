@@ -4,7 +4,9 @@ Every event starts with a time-delta token (log bucket of the ms since the previ
 type token; incremental snapshots add their source token; then come the event's own tokens.
 Event types and sources dispatch through dicts of bound methods. Bad shapes never raise: a
 handler that meets something unexpected is rolled back to the event's type token and followed by
-``<MALFORMED>``, and the next event is encoded as usual. Node ids never become tokens: they only
+``<MALFORMED>``, and the next event is encoded as usual. An event whose tokens exceed its budget
+(``max_event_tokens``, or ``max_snapshot_tokens`` for a FullSnapshot) is cut there and marked
+``<EV-TRUNC>`` (see :mod:`rrweb_dali.tokenizer.budget`). Node ids never become tokens: they only
 index ``targets`` (id -> token naming the node's tag), so renumbering every id changes nothing.
 """
 
@@ -17,6 +19,7 @@ import orjson
 from rrweb_dali.tokenizer import ids as t
 from rrweb_dali.tokenizer import quantize as q
 from rrweb_dali.tokenizer import vocab
+from rrweb_dali.tokenizer.budget import cut_event
 from rrweb_dali.tokenizer.walk import emit_attributes, emit_blob, emit_string, walk
 
 logger = logging.getLogger(__name__)
@@ -63,8 +66,12 @@ class _Session:
 class EventEncoder:
     """Encodes event lists to internal ids; one per Tokenizer, reusable, thread-compatible."""
 
-    def __init__(self, max_text_bytes: int) -> None:
+    def __init__(
+        self, max_text_bytes: int, max_event_tokens: int, max_snapshot_tokens: int
+    ) -> None:
         self.cap = max_text_bytes
+        self.event_budget = max_event_tokens
+        self.snapshot_budget = max_snapshot_tokens
         self.names = t.NameTokens()
         nothing, blob = self._nothing, self._whole_blob
         self._events = {0: nothing, 1: nothing, 2: self._full_snapshot, 3: self._incremental}
@@ -102,12 +109,14 @@ class EventEncoder:
             events = list(events)
         handlers = self._events
         log_table, n_log, DT = q.LOG_TABLE, len(q.LOG_TABLE), t.DT
+        budget, snapshot_budget = self.event_budget, self.snapshot_budget
         prev = None
         for ev in events:
             if ev.__class__ is not dict:
                 append(t.DT_UNKNOWN)
                 append(t.MALFORMED)
                 continue
+            start = len(out)
             ts = ev.get("timestamp")
             if ts.__class__ is int or (ts.__class__ is float and -1e18 < ts < 1e18):
                 d = ts - prev if prev is not None else 0
@@ -136,6 +145,8 @@ class EventEncoder:
                 logger.debug("malformed event of type %s: %r", et, exc)
                 del out[mark:]
                 append(t.MALFORMED)
+            if len(out) - start > (snapshot_budget if et == 2 else budget):
+                cut_event(out, start, snapshot_budget if et == 2 else budget)
         append(t.EOS)
         return out
 

@@ -62,6 +62,7 @@ MUTED, UNMUTED, LOOP, VOL, RATE, TIME = (
     _s("t="),
 )
 PUBLIC_ID, SYSTEM_ID, DEFINE = _s("public-id"), _s("system-id"), _s("define")
+V_GEOM, V_CSS, EVENT_TRUNC = _s("=geom"), _s("=css{"), _s("<EV-TRUNC>")
 
 EVENT, SOURCE, MOUSE = _base("EVENT"), _base("SOURCE"), _base("MOUSE")
 POINTER, MEDIA, NODE = _base("POINTER"), _base("MEDIA"), _base("NODE")

@@ -29,18 +29,23 @@ Layout (final ``uint16`` ids; a test checks this table against :data:`RANGES`)::
     TAG       1441  1218  element open: 194 known HTML/SVG tags, then 1024 hashed buckets
     TARGET    2659  1218  the tag of the node an event targets (same order as TAG)
     ATTR      3877  1261  attribute name: 237 known names, then 1024 hashed buckets
-    NAME      5138  1033  custom-event tags, plugin names, CSS properties: 9 known + 1024 hashed
-                          vocab_size = 6171
+    NAME      5138  1098  custom-event tags, plugin names, CSS properties: 74 known + 1024 hashed
+                          vocab_size = 6236
 
 Log buckets (DT, TOFF, COUNT) have four steps per octave: see :func:`log_bucket`.
 Changing any list or size changes ids: bump ``VERSION`` when you do.
+
+Versions: 1, the first layout; 2 (three new specials, 65 CSS property names in NAME) adds the
+token budget of :mod:`rrweb_dali.tokenizer.budget`: long geometry attributes (``d``, ``points``,
+``transform``, numeric lists), long inline styles and long decimals are summarised, and an event
+longer than its budget is cut and marked ``<EV-TRUNC>``.
 """
 
 from __future__ import annotations
 
 import zlib
 
-VERSION = 1
+VERSION = 2
 HASH_BUCKETS = 1024
 
 # Named single tokens at the start of the vocabulary; the order is part of the format.
@@ -92,6 +97,9 @@ SPECIAL_NAMES: tuple[str, ...] = (
     "@#text",  # target is a text node
     "@#doc",  # target is the document (the page scrolls as the document)
     "@#other",  # target is a doctype, comment or CDATA node
+    "=geom",  # (v2) long geometry / numeric list: command letters as bytes, then a COUNT token
+    "=css{",  # (v2) long inline style: property NAME tokens and short keyword values, then SIZE
+    "<EV-TRUNC>",  # (v2) the event's tokens were cut at the per-event token budget
 )
 SPECIAL_SIZE = 64
 assert len(SPECIAL_NAMES) <= SPECIAL_SIZE
@@ -248,8 +256,25 @@ NAMES: tuple[str, ...] = (
     "performanceSpan",
     "options",
 )
+# (v2) CSS properties of inline styles and style diffs: named, not hashed, so they read well.
+# fmt: off
+CSS_PROPERTIES: tuple[str, ...] = (
+    "display", "position", "top", "left", "right", "bottom", "width", "height", "min-width",
+    "min-height", "max-width", "max-height", "margin", "margin-top", "margin-left",
+    "margin-right", "margin-bottom", "padding", "padding-top", "padding-left", "padding-right",
+    "padding-bottom", "color", "background", "background-color", "background-image", "border",
+    "border-radius", "border-color", "border-width", "font-size", "font-weight", "font-family",
+    "line-height", "text-align", "overflow", "overflow-x", "overflow-y", "visibility",
+    "opacity", "z-index", "transform", "transform-origin", "transition", "animation", "cursor",
+    "pointer-events", "flex", "flex-direction", "align-items", "justify-content", "gap",
+    "box-shadow", "white-space", "fill", "stroke", "stroke-width", "translate", "rotate",
+    "scale", "inset", "will-change", "user-select", "content", "outline",
+)
+# fmt: on
+NAMES = NAMES + CSS_PROPERTIES
 
 assert len(set(TAGS)) == len(TAGS) and len(set(ATTRS)) == len(ATTRS)
+assert len(set(NAMES)) == len(NAMES)
 
 # Numeric range sizes.
 DT_SIZE = 100

@@ -14,6 +14,14 @@ import math
 import re
 
 from rrweb_dali.tokenizer import ids as t
+from rrweb_dali.tokenizer.budget import (
+    NUMBER_START,
+    RULES,
+    SHORT_VALUE,
+    emit_geometry,
+    emit_number_text,
+    emit_ruled,
+)
 from rrweb_dali.tokenizer.ids import NameTokens
 from rrweb_dali.tokenizer.quantize import size_index
 
@@ -44,6 +52,14 @@ def emit_string(out: list[int], s: str, cap: int) -> None:
     else:
         out.extend(s[:cap].encode("utf-8", ENCODE_ERRORS)[:cap])
     out.append(t.TRUNC)
+
+
+def emit_text_value(out: list[int], s: str, cap: int) -> None:
+    """A string value of an attribute without a rule: a long number or numeric list is
+    summarised (see :mod:`rrweb_dali.tokenizer.budget`), anything else is text."""
+    if len(s) > SHORT_VALUE and s[0] in NUMBER_START and emit_number_text(out, s, cap):
+        return
+    emit_string(out, s, cap)
 
 
 def emit_blob(out: list[int], length: int) -> None:
@@ -96,15 +112,27 @@ def _emit_style_diff(out: list[int], diff: dict, cap: int, names: NameTokens) ->
         out.append(names.other(prop))
         val = diff[prop]
         if val.__class__ is str:
-            emit_string(out, val, cap)
+            _emit_style_value(out, val, cap)
         elif val is False:
             out.append(t.V_FALSE)
         elif val.__class__ is list and len(val) == 2 and val[0].__class__ is str:
-            emit_string(out, val[0], cap)
+            _emit_style_value(out, val[0], cap)
             if val[1]:
                 out.append(t.IMPORTANT)
         else:
             out.append(t.MALFORMED)
+
+
+def _emit_style_value(out: list[int], val: str, cap: int) -> None:
+    """A style-diff value: one over SHORT_VALUE characters holding two or more numbers (an
+    animated ``transform: translate(12.5px, 80.25px)``) is summarised like geometry."""
+    if len(val) > SHORT_VALUE and _two_numbers(val):
+        emit_geometry(out, val)
+    else:
+        emit_string(out, val, cap)
+
+
+_two_numbers = re.compile(r"\d[^\d]+\d", re.ASCII).search
 
 
 def sorted_keys(d: dict) -> list:
@@ -125,10 +153,12 @@ def emit_attributes(out: list[int], attrs, cap: int, names: NameTokens) -> None:
         a = names.attr(name)
         out.append(a)
         val = attrs[name]
-        if (a == t.CSS_TEXT_ATTR or a == t.DATA_URL_ATTR) and val.__class__ is str:
-            emit_blob(out, len(val))
-        else:
+        if val.__class__ is not str:
             emit_value(out, val, cap, names)
+        elif a in RULES:
+            emit_ruled(out, RULES[a], val, cap, names, emit_string)
+        elif val:
+            emit_text_value(out, val, cap)
 
 
 def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens) -> None:
@@ -143,7 +173,8 @@ def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens
     extend = out.extend
     tag_cache = names.tags
     attr_cache = names.attrs
-    css_text, data_url = t.CSS_TEXT_ATTR, t.DATA_URL_ATTR
+    rules_get = RULES.get
+    short, num_start = SHORT_VALUE, NUMBER_START
     target_shift = t.TARGET_SHIFT
     close_mark = _CLOSE_MARK
     fast = min(cap, BLOB_LIKE_MIN - 1)  # strings this short need no base64 check
@@ -153,6 +184,9 @@ def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens
     push = stack.append
     while stack:
         node = pop()
+        if node is close_mark:  # as many as elements: the cheapest test first
+            append(CLOSE)
+            continue
         try:
             kind = node.get("type")
         except AttributeError:  # not a dict
@@ -188,18 +222,25 @@ def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens
                         append(a)
                         val = attrs[name]
                         if val.__class__ is str:
-                            if a == css_text or a == data_url:  # noqa: SIM109 (faster)
-                                append(t.BLOB)
-                                append(t.SIZE + size_index(len(val)))
-                            elif len(val) <= fast and not val.startswith("data:"):
-                                b = val.encode("utf-8", ENCODE_ERRORS)
+                            rule = rules_get(a)
+                            if rule is not None:
+                                emit_ruled(out, rule, val, cap, names, emit_string)
+                            elif (
+                                len(val) <= fast
+                                and (len(val) <= short or val[0] not in num_start)
+                                and "data:" not in val  # faster than startswith; exact below
+                            ):
+                                try:
+                                    b = val.encode()  # strict is twice as fast as surrogatepass
+                                except UnicodeEncodeError:
+                                    b = val.encode("utf-8", ENCODE_ERRORS)
                                 if len(b) <= cap:
                                     extend(b)
                                 else:
                                     extend(b[:cap])
                                     append(TRUNC)
                             else:
-                                emit_string(out, val, cap)
+                                emit_text_value(out, val, cap)
                         else:
                             emit_value(out, val, cap, names)
                 else:
@@ -225,8 +266,11 @@ def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens
                 if len(node) > 3 and node.get("isStyle"):
                     append(t.BLOB)
                     append(t.SIZE + size_index(len(text)))
-                elif len(text) <= fast and not text.startswith("data:"):
-                    b = text.encode("utf-8", ENCODE_ERRORS)
+                elif len(text) <= fast and "data:" not in text:
+                    try:
+                        b = text.encode()
+                    except UnicodeEncodeError:  # a lone surrogate
+                        b = text.encode("utf-8", ENCODE_ERRORS)
                     if len(b) <= cap:
                         extend(b)
                     else:
@@ -236,8 +280,6 @@ def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens
                     emit_string(out, text, cap)
             elif text is not None:
                 append(MALFORMED)
-        elif node is close_mark:
-            append(CLOSE)
         elif kind is None and ("parentId" in node or "node" in node):  # a mutation add record
             append(t.MUT_ADD)
             parent = node.get("parentId")

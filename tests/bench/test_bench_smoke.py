@@ -103,3 +103,29 @@ def test_train_example_and_resume(shards, tmp_path):
     b = json.loads(second.read_text())
     assert b["steps"] == 3 and b["first_step"] == 6
     assert b["data_position"]["consumed"] == 8 * BS
+
+
+@pytest.mark.slow
+def test_hostile_bench_quick(tmp_path):
+    """``bench/hostile.py --quick`` reads every hostile input in a subprocess and says so."""
+    from rrweb_dali.errors import REASONS
+    from rrweb_dali.synth.hostile import shapes
+
+    out = tmp_path / "hostile.json"
+    cmd = [sys.executable, str(REPO / "bench" / "hostile.py"), "--quick", "--json", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"hostile.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    report = json.loads(out.read_text())
+    assert report["settings"]["quick"] and report["machine"]["cpu_count"] >= 1
+    rows = {r["name"]: r for r in report["rows"]}
+    assert set(shapes(report["settings"]["scale"])) <= rows.keys()
+    assert any(name.startswith("conftest:") for name in rows)
+    for name, r in rows.items():
+        assert r["outcome"] in REASONS | {"loaded"}, (name, r)  # never a crash or a timeout
+        assert r["seconds"] > 0 and r["peak_rss"] >= r["baseline_rss"] > 0, name
+        assert r["decompressed_bytes"] >= 0 and r["disk_bytes"] >= 0, name
+        for goal in ("rss_ok", "speed_ok", "outcome_ok", "pass"):
+            assert isinstance(r[goal], bool), (name, goal)
+        if r["expect"] is not None:
+            assert r["outcome_ok"], (name, r)
+    assert "goals:" in proc.stdout and "PASS" in proc.stdout

@@ -166,13 +166,15 @@ def test_non_event_items_are_counted_not_silent(tmp_path):
         *session(),
         42,
         {"foo": 1},
-        {"type": 3, "data": {}},
+        {"type": 3, "data": []},  # no timestamp: an event only with a dict `data`
+        {"type": 3},  # an int `type` alone is no event (a serialized DOM node has one)
         {"type": "3", "timestamp": 1},
         None,
     ]
     got = read_bytes(tmp_path, orjson.dumps(data))
     assert got.events == session()
-    assert got.report.skipped == {"not_event": 5}
+    assert got.report.skipped == {"not_event": 6}
+    assert got.report.missing_timestamps == 0
 
 
 # ---- packed ------------------------------------------------------------------------------------

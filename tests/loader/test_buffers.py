@@ -66,3 +66,53 @@ def test_recycled_batches_equal_fresh_ones_and_held_batches_stay_intact():
     for snapshot, live in kept:
         for key in snapshot:
             assert torch.equal(snapshot[key], live[key])
+
+
+def test_a_buffer_freed_by_the_garbage_collector_inside_take_does_not_deadlock():
+    """The last reference to a lent array can die in a garbage collection that runs inside
+    ``take`` (any allocation there may trigger one), on the thread that holds the pool's lock:
+    its finalizer must not need that lock. A trace function runs the collection at a Python
+    call made while ``take`` holds the lock (its best-fit key), with an exported batch left in
+    a reference cycle that only the collector frees."""
+    import gc
+    import sys
+    import threading
+
+    pool = HostBufferPool(max_buffers=4)
+    was_enabled = gc.isenabled()
+    gc.disable()  # the cycle below must survive until the collection inside take()
+    cycle: list = [pool.export(pool.take((16, 16), np.int64))]
+    cycle.append(cycle)
+    del cycle  # garbage now, freed only by a collection
+    dropped = pool.export(pool.take((16, 16), np.int64))
+    del dropped  # one free buffer, so take() looks for the best fit
+    collected = []
+
+    def tracer(frame, event, arg):
+        code = frame.f_code
+        if (
+            event == "call"
+            and code.co_name == "<lambda>"
+            and code.co_filename.endswith("buffers.py")
+        ):
+            collected.append(gc.collect())
+        return None
+
+    done = threading.Event()
+
+    def run() -> None:
+        sys.settrace(tracer)
+        try:
+            pool.take((16, 16), np.int64)
+        finally:
+            sys.settrace(None)
+        done.set()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    if was_enabled:
+        gc.enable()
+    assert done.is_set(), "take() deadlocked on a buffer freed by the garbage collector"
+    assert collected and collected[0] > 0, "the collection inside take() did not run"
+    assert pool.free == 1  # the buffer freed by the collector came back (the other was lent)

@@ -5,6 +5,8 @@
 and ``joined_by_file(out)`` read the shards back per source file; ``expected_tokens(root, rel)``
 is what the tokenizer makes of one input; ``error_lines(out)`` parses errors.jsonl; and
 ``assert_accounting(out)`` checks the manifest's file equation and returns its totals.
+``killer_hooks(directory, culprit, once=None)`` writes a ``sitecustomize.py`` that makes any
+process reading a file whose path holds ``culprit`` SIGKILL itself (see the fixture).
 """
 
 from __future__ import annotations
@@ -131,3 +133,46 @@ def error_lines():
 def assert_accounting():
     """``assert_accounting(out) -> totals``: the manifest's file equation and errors.jsonl agree."""
     return _assert_accounting
+
+
+# {culprit}: name part of the file whose reader dies; {once}: a marker file, if given: only the
+# first process to see it dies (and removes it), so the file is fine when read again.
+_SITECUSTOMIZE = """
+import os, signal
+import rrweb_dali.preprocess.task as task
+
+_load = task.load_session
+
+def load_session(path, limits=None):
+    if {culprit!r} in os.fsdecode(path):
+        once = {once!r}
+        if once is None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        try:
+            os.unlink(once)
+        except FileNotFoundError:
+            pass
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return _load(path, limits)
+
+task.load_session = load_session
+"""
+
+
+def _killer_hooks(directory: Path, culprit: str, once: Path | None = None) -> Path:
+    directory.mkdir(parents=True)
+    text = _SITECUSTOMIZE.format(culprit=culprit, once=None if once is None else str(once))
+    (directory / "sitecustomize.py").write_text(text)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def killer_hooks():
+    """``killer_hooks(directory, culprit, once=None) -> directory``: a ``sitecustomize.py`` for
+    ``PYTHONPATH`` that wraps the reader of :mod:`rrweb_dali.preprocess.task` so that the process
+    reading a file whose path holds ``culprit`` SIGKILLs itself (with ``once``, a marker file:
+    only the first such process, which removes it). Every Python process started with it on its
+    path imports it (the run, its workers, their fresh replacements, Ray's workers): real deaths,
+    with no test hook in the library."""
+    return _killer_hooks

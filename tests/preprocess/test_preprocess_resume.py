@@ -114,6 +114,46 @@ def test_kill_9_and_resume_ends_byte_identical(tmp_path, synth_corpus, assert_sa
     assert_same_tree(tmp_path / "whole", out)
 
 
+def _semaphores() -> set[str]:
+    """The named POSIX semaphores (``multiprocessing`` makes ``sem.mp-*``) in /dev/shm."""
+    return {p.name for p in Path("/dev/shm").glob("sem.*")}
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm on this system")
+@pytest.mark.parametrize(
+    "how", ["SIGKILL of the process group", "SIGTERM of the main process"], ids=["killpg", "term"]
+)
+def test_a_killed_run_leaves_no_process_and_no_semaphore(tmp_path, synth_corpus, how):
+    """Killing the whole process group (Ctrl-\\, a job scheduler, ``timeout -s KILL``) takes a
+    ``multiprocessing`` resource tracker with it, and its named semaphores stay in /dev/shm; the
+    pool makes none. SIGTERM of the main process alone: the workers die with it."""
+    src = synth_corpus(tmp_path / "src", n=16, seed=4)
+    out = tmp_path / "out"
+    before = _semaphores()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        _cli(src, out), cwd=REPO, env=env, start_new_session=True, stderr=subprocess.PIPE
+    )
+    try:
+        while _done_groups(out) < 1 or len(_alive_in_group(proc.pid)) < 3:  # main + 2 workers
+            assert proc.poll() is None, f"the run ended before the kill: {proc.stderr.read()!r}"
+            time.sleep(0.005)
+        if how.startswith("SIGKILL"):
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
+        proc.wait()
+        assert _wait_gone(proc.pid), f"processes outlived the killed run: {_describe(proc.pid)}"
+    finally:
+        if _alive_in_group(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.stderr.close()
+    assert _semaphores() - before == set()
+    # And the rerun finishes.
+    rc = subprocess.run(_cli(src, out), cwd=REPO, env=env, capture_output=True).returncode
+    assert rc == 0 and (out / "manifest.json").is_file()
+
+
 def _shard_stats(out: Path) -> dict[str, tuple[int, int, int]]:
     return {
         p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.stat().st_size)

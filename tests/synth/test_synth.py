@@ -202,3 +202,72 @@ def test_profile_numbers_match_the_corpus_manifest(real_corpus):
     assert max(f["events"] for f in files) == profile.SESSION_EVENTS_Q[-1]
     formats = {f: sum(1 for x in files if x["format"] == f) for f in profile.FORMAT_WEIGHTS}
     assert formats == profile.FORMAT_WEIGHTS
+
+
+def _svg_indices(seed: int, n: int) -> list[int]:
+    from rrweb_dali.synth.svg import is_svg_session
+
+    return [i for i in range(n) if is_svg_session(seed, i)]
+
+
+def test_svg_sessions_are_a_documented_share_and_deterministic():
+    from rrweb_dali.synth.svg import svg_kind, svg_session_events
+
+    chosen = _svg_indices(SEED, 5000)
+    share = len(chosen) / 5000
+    assert 0.5 * profile.SVG_SESSION_PROBABILITY <= share <= 1.5 * profile.SVG_SESSION_PROBABILITY
+    kinds = {svg_kind(SEED, i) for i in chosen}
+    assert kinds == {"force", "chart"}
+    first = chosen[0]
+    assert orjson.dumps(session_events(SEED, first)) == orjson.dumps(
+        svg_session_events(SEED, first)
+    )
+    assert generate_session(SEED, first) == generate_session(SEED, first)
+    assert generate_session(SEED + 1, first) != generate_session(SEED, first)
+
+
+def test_svg_sessions_have_rrweb_shape_and_animate_geometry():
+    from rrweb_dali.synth.svg import svg_kind
+
+    seen = set()
+    for index in _svg_indices(SEED, 600)[:6]:
+        events = generate_session(SEED, index)
+        kind = svg_kind(SEED, index)
+        seen.add(kind)
+        assert [e["type"] for e in events[:2]] == [4, 2]
+        stamps = [e["timestamp"] for e in events]
+        assert stamps == sorted(stamps)
+        ids = [n["id"] for n in _walk(events[1]["data"]["node"])]
+        assert ids == list(range(1, len(ids) + 1))  # pre-order from 1, like rrweb
+        frames = [e for e in events if e["type"] == 3 and e["data"]["source"] == 0]
+        assert len(frames) >= 12
+        for frame in frames:
+            assert all(item["id"] in set(ids) for item in frame["data"]["attributes"])
+        names = {
+            name for f in frames for item in f["data"]["attributes"] for name in item["attributes"]
+        }
+        assert {"d", "transform"} <= names
+        if kind == "force":  # every frame rewrites every link's path and every node's transform
+            assert min(len(f["data"]["attributes"]) for f in frames) >= 20 + 26
+    assert seen == {"force", "chart"}
+
+
+def test_svg_sessions_tokenize_within_budget():
+    from rrweb_dali.tokenizer import Tokenizer, vocab
+
+    tok = Tokenizer()
+    trunc = vocab.SPECIAL["<EV-TRUNC>"]
+    for index in _svg_indices(SEED, 600)[:6]:
+        events = generate_session(SEED, index)
+        ids = tok.encode(events).tolist()
+        assert trunc not in ids  # the attribute rules alone keep every frame small
+        json_bytes = len(orjson.dumps(events))
+        assert json_bytes / len(ids) > 3.5  # better than a byte-level BPE's ~3.5 bytes/token
+        for event in events:
+            if event["type"] == 3 and event["data"]["source"] == 0:
+                n_items = len(event["data"]["attributes"])
+                n_tokens = len(tok.encode([event])) - 2
+                # per item: MUT-ATTR, target, then per attribute name + at most 10 (=geom,
+                # letters, count) or a short value
+                per_item = max(len(i["attributes"]) for i in event["data"]["attributes"]) * 11
+                assert n_tokens <= 3 + n_items * (2 + per_item)

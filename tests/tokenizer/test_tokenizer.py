@@ -81,7 +81,20 @@ def sample_session() -> list[dict]:
                                 "tagName": "svg",
                                 "attributes": {"viewBox": "0 0 10 10"},
                                 "isSVG": True,
-                                "childNodes": [],
+                                "childNodes": [
+                                    {  # v2 budget rules: geometry, long decimal, long style
+                                        "type": 2,
+                                        "tagName": "path",
+                                        "attributes": {
+                                            "d": "M1.5,2.25L3.125,4.5L5,6Z",
+                                            "cx": "4.123456",
+                                            "style": "position: absolute; left: 3.5px",
+                                        },
+                                        "isSVG": True,
+                                        "childNodes": [],
+                                        "id": 20,
+                                    }
+                                ],
                                 "id": 10,
                             },
                             {"type": 3, "textContent": "Hello world", "id": 11},
@@ -236,9 +249,10 @@ def test_deterministic_and_key_order_free():
     assert events == sample_session()  # encode does not modify its input
 
 
-# sha256 of the little-endian uint16 ids of sample_session() with the default options.
-GOLDEN_SHA256 = "89d72e27e9e7cd738157a706258781bcc29b962bfc5a6d56cdbb0aac5b2f3b65"
-GOLDEN_LENGTH = 261
+# sha256 of the little-endian uint16 ids of sample_session() with the default options (version 2;
+# test_decode_is_readable checks what those tokens say).
+GOLDEN_SHA256 = "7d96457375155ce1575c8a6f6e5d7abd1240178d1527c81f4fe0bf148b31f0da"
+GOLDEN_LENGTH = 288
 
 
 def test_golden_ids():
@@ -400,6 +414,10 @@ def test_decode_is_readable():
     for fragment in ("MUT-REMOVE @#other", "MUT-ADD @body <div", 'MUT-TEXT "Bye"', "MUT-ATTR @div"):
         assert fragment in mutation, fragment
     assert '@input "abc" unchecked user' in text and "Scroll @#doc" in text
+    # The budget's summaries (version 2) of the <path> in the snapshot.
+    snap = next(line for line in lines if " FULL " in line)
+    for fragment in ('cx=num"4.1"', 'd=geom"MLZ" n6', "style=css{ 'position' \"absolute\" 'left'"):
+        assert fragment in snap, fragment
     assert tok.decode(list(tok.encode(sample_session()))) == text
 
 

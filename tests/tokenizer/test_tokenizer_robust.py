@@ -47,8 +47,14 @@ def test_deep_dom_does_not_recurse():
 def test_deep_mutation_add_does_not_recurse():
     tree = deep_dom(20_000)["data"]["node"]["childNodes"][0]
     mutation = {"source": 0, "adds": [{"parentId": 1, "nextId": None, "node": tree}]}
-    ids = Tokenizer().encode([{"type": 3, "data": mutation, "timestamp": T0}])
+    events = [{"type": 3, "data": mutation, "timestamp": T0}]
+    ids = Tokenizer().encode(events)
     assert ids.tolist().count(CLOSE) == 20_000
+    # Under a smaller per-event budget the same mutation is cut, and the cut is marked.
+    cut = Tokenizer(max_event_tokens=4096).encode(events).tolist()
+    assert cut[-2:] == [vocab.SPECIAL["<EV-TRUNC>"], EOS_ID]
+    assert len(cut) == 1 + 4096 + 2  # BOS, the budget, EV-TRUNC, EOS
+    assert cut[: len(cut) - 2] == ids.tolist()[: len(cut) - 2]  # a prefix of the whole event
 
 
 MALFORMED_EVENTS = [

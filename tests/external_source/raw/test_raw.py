@@ -5,6 +5,7 @@ and the ``warm`` command."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -243,3 +244,46 @@ def test_bucketing_orders_files_by_their_size(corpus, tmp_path):
     order = torch.cat([b["index"] for b in collect(loader)]).tolist()
     plan = bucket_by_length(epoch_permutation(N_FILES, 9, 0), files.proxy_lengths(), 4, 3, 9, 0)
     assert order == plan.tolist()
+
+
+def _corpus_with_an_undecodable_name(corpus: Path, dest: Path) -> tuple[Path, str]:
+    """A copy of the corpus whose first file is renamed ``bad-\\xff...`` (bytes that are not
+    UTF-8); returns the copy and the renamed file's path as Python names it."""
+    shutil.copytree(corpus, dest)
+    first = sorted(p for p in dest.rglob("*") if p.is_file())[0]
+    bad = os.path.join(os.fsencode(first.parent), b"bad-\xff" + os.fsencode(first.name))
+    os.rename(first, bad)
+    return dest, os.fsdecode(bad)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_file_name_that_is_not_utf8_is_read_like_any_other(corpus, tmp_path, cached):
+    src, bad = _corpus_with_an_undecodable_name(corpus, tmp_path / "src")
+    cache_dir = tmp_path / "cache" if cached else None
+    for _ in range(2):  # cold, then from the cache (or the memory LRU)
+        loader = raw_loader(src, cache_dir, batch_size=5, shuffle=False)
+        files = loader.reader.files
+        assert bad in files.paths or os.path.abspath(bad) in files.paths
+        seen = []
+        for b in collect(loader):
+            assert (b["index"] >= 0).all(), b["index"]
+            for row, i in enumerate(b["index"].tolist()):
+                want = Tokenizer().encode(read_session(files.paths[i]))[:MAX_TOKENS]
+                n = int(b["lengths"][row])
+                assert np.array_equal(b["input_ids"][row, :n].numpy(), want.astype(np.int64))
+                seen.append(i)
+        assert sorted(seen) == list(range(N_FILES))
+        assert loader.cache_stats()["bad_files"] == 0
+
+
+def test_a_damaged_cache_row_is_counted_and_served_fresh(corpus, tmp_path):
+    cache = tmp_path / "cache"
+    first = collect(raw_loader(corpus, cache, batch_size=8, shuffle=False))
+    seg = sorted(cache.glob("*/seg-*.bin"))[0]  # a segment per batch, 8 rows each
+    data = bytearray(seg.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte: one row
+    seg.write_bytes(bytes(data))
+    later = raw_loader(corpus, cache, batch_size=8, shuffle=False, memory_cache_bytes=0)
+    assert_same_batches(first, collect(later))
+    stats = later.cache_stats()
+    assert stats["corrupt"] == 1 and stats["misses"] == 1 and stats["hits"] == N_FILES - 1

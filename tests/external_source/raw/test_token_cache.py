@@ -228,3 +228,85 @@ def test_file_key_round_trips_through_a_segment(tmp_path):
     entry = other.lookup_stat('/x/\u00e9 "quoted".json', 12, 34)
     assert np.array_equal(other.tokens(entry), np.arange(5))
     assert other.lookup_digest("cd" * 16).error == "not_json"
+
+
+def _one_segment_per_file(options: CacheOptions, paths: list[str]) -> list[Path]:
+    """Cache ``paths`` with a flush after each file: one segment (one row) per file."""
+    cache = TokenCache(options)
+    for p in paths:
+        assert cache.get(p).tokens is not None
+        cache.flush()
+    return sorted(cache.disk.directory.glob("seg-*.bin"))
+
+
+def test_damaged_segments_are_detected_counted_and_tokenized_again(corpus, tmp_path, caplog):
+    """Two flipped bytes in each of 5 segments: never served as hits, but counted as corrupt
+    and tokenized again; the fresh rows win, so the next process hits every file."""
+    options = CacheOptions(cache_dir=str(tmp_path / "cache"), max_tokens=MAX_TOKENS)
+    paths = files_of(corpus)
+    segments = _one_segment_per_file(options, paths)
+    assert len(segments) == len(paths)
+    damaged = segments[1:21:4]
+    assert len(damaged) == 5
+    for seg in damaged:
+        data = bytearray(seg.read_bytes())
+        assert len(data) > 8
+        for pos in (3, len(data) // 2):  # same size: no size check can see it
+            data[pos] ^= 0x5A
+        seg.write_bytes(bytes(data))
+    fresh = TokenCache(options)
+    for p in paths:
+        got = fresh.get(p)
+        assert np.array_equal(got.tokens, expected_tokens(p)), p
+    c = fresh.counts
+    assert c["corrupt"] == 5 and c["tokenized"] == 5
+    assert c["disk_hits"] == len(paths) - 5 and fresh.disk.counters["corrupt_rows"] == 5
+    assert sum("fails its CRC-32" in r.getMessage() for r in caplog.records) == 5
+    fresh.flush()
+    later = TokenCache(options)
+    assert [later.get(p).level for p in paths] == ["disk"] * len(paths)
+    assert later.counts["corrupt"] == 0 and later.counts["tokenized"] == 0
+
+
+def test_a_segment_whose_index_is_damaged_is_skipped(corpus, tmp_path, caplog):
+    from rrweb_dali.shards.format import HEADER_SIZE
+
+    options = CacheOptions(cache_dir=str(tmp_path / "cache"), max_tokens=MAX_TOKENS)
+    paths = files_of(corpus)[:3]
+    segments = _one_segment_per_file(options, paths)
+    idx = segments[1].with_suffix(".idx")
+    data = bytearray(idx.read_bytes())
+    data[HEADER_SIZE + 8 : HEADER_SIZE + 16] = (2**40).to_bytes(8, "little")  # offsets[1]
+    idx.write_bytes(bytes(data))
+    fresh = TokenCache(options)
+    assert fresh.disk.counters["corrupt_segments"] == 1
+    assert any("is damaged" in r.getMessage() for r in caplog.records)
+    levels = [fresh.get(p).level for p in paths]
+    assert levels == ["disk", "tokenized", "disk"]
+    assert np.array_equal(fresh.get(paths[1]).tokens, expected_tokens(paths[1]))
+
+
+def test_a_file_name_that_is_not_utf8_is_cached_under_its_portable_name(corpus, tmp_path):
+    import orjson
+
+    from rrweb_dali.ingest.names import name_bytes, portable_name
+    from rrweb_dali.shards.format import ShardIndex
+
+    src = files_of(corpus)[0]
+    raw_dir = os.fsencode(tmp_path / "odd")
+    os.mkdir(raw_dir)
+    bad = os.fsdecode(os.path.join(raw_dir, b"bad-\xff" + os.fsencode(Path(src).name)))
+    shutil.copyfile(src, bad)
+    options = CacheOptions(cache_dir=str(tmp_path / "cache"), max_tokens=MAX_TOKENS)
+    cache = TokenCache(options)
+    got = cache.get(bad)
+    assert got.error is None and np.array_equal(got.tokens, expected_tokens(src))
+    cache.flush()
+    (idx,) = cache.disk.directory.glob("seg-*.idx")
+    (key,) = ShardIndex(idx).files  # the file table is valid UTF-8 JSON
+    stored = orjson.loads(key)["p"]
+    assert stored == portable_name(bad) and "\\xff" in stored
+    assert name_bytes(stored) == os.fsencode(bad)  # lossless
+    fresh = TokenCache(options)
+    again = fresh.get(bad)
+    assert again.level == "disk" and np.array_equal(again.tokens, got.tokens)
