@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 ("salvaged", r.salvage_detail if r.salvaged else False),
                 ("skipped parts", dict(r.skipped) or "none"),
                 ("tokens", len(ids)),
+                *((f"{kind} parts", n) for kind, n in tok.fault_counts(ids).items()),
                 ("bytes per token", round(r.bytes_decoded / max(len(ids), 1), 2)),
                 ("tokenizer", f"version {tok.version}, vocab {tok.vocab_size}"),
             ]

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 import orjson
 
 from rrweb_dali.errors import SessionError
+from rrweb_dali.ingest.collect import DECODE_FAILURES, Extracted
 from rrweb_dali.ingest.decompress import ByteBudget, detect_compression, inflate
-from rrweb_dali.ingest.formats import DECODE_FAILURES, Extracted, extract_events
+from rrweb_dali.ingest.formats import extract_events
 from rrweb_dali.ingest.limits import ReadLimits
 from rrweb_dali.ingest.order import count_missing_timestamps, drop_duplicates, sort_by_timestamp
 from rrweb_dali.ingest.parse_cost import StructureCount, admit_document, refuse_scalar_array

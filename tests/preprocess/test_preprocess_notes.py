@@ -149,6 +149,28 @@ def test_the_end_of_run_summary_shows_the_new_totals(corpus, tmp_path):
     assert "flagged: no_full_snapshot" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["no-ts.json", "unreadable-parts.json", "no-snapshot.json"])
+def test_inspect_file_shows_its_notes(corpus, name):
+    """``inspect FILE`` prints what the reader and the tokenizer note about one file."""
+    result = subprocess.run(
+        [sys.executable, "-m", "rrweb_dali", "inspect", str(corpus / name), "--max-lines", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    notes = _expected_notes(corpus / name)
+    rows = {}
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("  ")
+        rows[key.strip()] = value.strip()
+    assert rows["missing timestamps"] == str(notes["missing_timestamps"])
+    shown = rows["flags"].split(", ") if rows["flags"] != "none" else []
+    assert sorted(shown) == notes["flags"]
+    assert rows["malformed parts"] == str(notes["malformed_parts"])
+    assert rows["unknown parts"] == str(notes["unknown_parts"])
+
+
 def test_require_options_reject_what_is_otherwise_kept(corpus, tmp_path):
     """``--require-timestamps`` and ``--require-full-snapshot`` turn a note into a rejection,
     named by the option, and the other files are kept as before."""
