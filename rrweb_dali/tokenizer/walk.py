@@ -173,21 +173,24 @@ def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens
     extend = out.extend
     tag_cache = names.tags
     attr_cache = names.attrs
-    rules_get = RULES.get
+    rules = RULES
     short, num_start = SHORT_VALUE, NUMBER_START
     target_shift = t.TARGET_SHIFT
     close_mark = _CLOSE_MARK
     fast = min(cap, BLOB_LIKE_MIN - 1)  # strings this short need no base64 check
     CLOSE, TRUNC, MALFORMED, NODE_TEXT = t.CLOSE, t.TRUNC, t.MALFORMED, t.NODE_TEXT
-    T_TEXT = t.T_TEXT
+    T_TEXT, T_UNKNOWN, MUT_ADD = t.T_TEXT, t.T_UNKNOWN, t.MUT_ADD
     pop = stack.pop
     push = stack.append
+    # Written for speed (one iteration per node, so every bytecode counts): subscripts in a
+    # ``try`` where the key is nearly always there, ``in`` tests instead of ``dict.get`` calls,
+    # lengths taken once, and the rare shapes (missing keys, odd types) sent to slow paths.
     while stack:
         node = pop()
         if node is close_mark:  # as many as elements: the cheapest test first
             append(CLOSE)
             continue
-        try:
+        try:  # .get(), not a subscript: add records have no type, and a raise costs more
             kind = node.get("type")
         except AttributeError:  # not a dict
             append(MALFORMED)
@@ -216,18 +219,21 @@ def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens
             if attrs:
                 if attrs.__class__ is dict:
                     for name in sorted(attrs) if len(attrs) > 1 else attrs:
-                        a = attr_cache.get(name)
-                        if a is None:
+                        try:
+                            a = attr_cache[name]
+                        except KeyError:  # first time this name is seen (or the memo is full)
                             a = names.attr(name)
                         append(a)
                         val = attrs[name]
-                        if val.__class__ is str:
-                            rule = rules_get(a)
-                            if rule is not None:
-                                emit_ruled(out, rule, val, cap, names, emit_string)
-                            elif (
-                                len(val) <= fast
-                                and (len(val) <= short or val[0] not in num_start)
+                        if val.__class__ is not str:
+                            emit_value(out, val, cap, names)
+                        elif a in rules:
+                            emit_ruled(out, rules[a], val, cap, names, emit_string)
+                        else:
+                            n = len(val)
+                            if (
+                                n <= fast
+                                and (n <= short or val[0] not in num_start)
                                 and "data:" not in val  # faster than startswith; exact below
                             ):
                                 try:
@@ -241,14 +247,15 @@ def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens
                                     append(TRUNC)
                             else:
                                 emit_text_value(out, val, cap)
-                        else:
-                            emit_value(out, val, cap, names)
                 else:
                     append(MALFORMED)
             if children:
                 if children.__class__ is list:
                     push(close_mark)
-                    stack += reversed(children)
+                    if len(children) == 1:  # most elements with children have one
+                        push(children[0])
+                    else:
+                        stack += children[::-1]  # a reversed copy: faster than reversed()
                     continue
                 append(MALFORMED)
             elif children is None:
@@ -281,9 +288,9 @@ def walk(out: list[int], stack: list, targets: dict, cap: int, names: NameTokens
             elif text is not None:
                 append(MALFORMED)
         elif kind is None and ("parentId" in node or "node" in node):  # a mutation add record
-            append(t.MUT_ADD)
+            append(MUT_ADD)
             parent = node.get("parentId")
-            append(targets.get(parent, t.T_UNKNOWN) if parent.__class__ is int else t.T_UNKNOWN)
+            append(targets.get(parent, T_UNKNOWN) if parent.__class__ is int else T_UNKNOWN)
             push(node.get("node"))
         else:
             _other_node(out, node, kind, targets, cap, push)
