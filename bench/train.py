@@ -11,6 +11,12 @@ model on the first ``--seq-len 128`` tokens of each window so it ends in a minut
 
     python bench/train.py [--device cuda|cpu] [--steps N] [--ckpt PATH] [--resume PATH]
                           [--runs DIR] [--json PATH] [--shards DIR | --synth N]
+
+``--hf [gpt2|llama]``: the same loop with a tiny Hugging Face causal LM built from a config
+(``model(**batch).loss`` on ``layout="hf"`` batches), trained twice from the same initial weights
+at an equal budget of real tokens: padded rows (``max_length``) and packed rows (``packing``,
+documents kept apart by ``position_ids``). Prints training tokens/s, steps and losses side by side
+(see :mod:`bench._hf`).
 """
 
 from __future__ import annotations
@@ -93,6 +99,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", type=Path, help="continue from a --ckpt file")
     ap.add_argument("--runs", type=Path, help="record a profile run into this directory")
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument(
+        "--hf",
+        nargs="?",
+        const="gpt2",
+        choices=("gpt2", "llama"),
+        help="compare padded and packed training of a tiny Hugging Face causal LM",
+    )
+    ap.add_argument(
+        "--vary-lengths",
+        action="store_true",
+        help="with --hf: cut the windows to random lengths up to --seq-len first",
+    )
     add_data_args(ap)
     args = ap.parse_args(argv)
     cuda = args.device.startswith("cuda")
@@ -102,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, key) is None:
             setattr(args, key, value)
     data = bench_datasets(args)[0]
+    if args.hf:
+        from bench._hf import compare
+
+        return compare(args, data)
 
     # The data: padded batches of whole windows (their first seq_len tokens), shuffled per epoch.
     loader = make_loader(

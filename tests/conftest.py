@@ -14,6 +14,7 @@ events must be recovered (both from :mod:`rrweb_dali.synth.hostile_set`, which
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -132,3 +133,19 @@ def dataset(tmp_path_factory, write_dataset):
     """A module's random token dataset: ``(root, sessions)``."""
     root = tmp_path_factory.mktemp("ds")
     return root, write_dataset(root)
+
+
+# ---------------------------------------------------------------- processes
+
+
+@pytest.fixture
+def free_port():
+    """``free_port()``: a TCP port of 127.0.0.1 that the OS just picked as free, for a process
+    group's ``MASTER_PORT`` (tests that spawn ranks never share a fixed port)."""
+
+    def pick() -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return pick

@@ -3,8 +3,8 @@
 One iteration holds ``batches_per_call`` batches, one DALI sample each (see
 ``rrweb_dali.external_source.source``). For each sample the host copy of ``aux`` is decoded
 (:mod:`rrweb_dali.external_source.wire`): its meta gives the width (no device sync), its lengths
-and ids feed the finishing step, its tail (raw mode's cache counters) goes to the loader's accounting.
-On the CPU device this runs in the loader's background thread; on a GPU on the consumer's thread,
+and ids feed the finishing step (and, in the Hugging Face layout, :mod:`.layout`), its tail (raw
+mode's cache counters) goes to the loader's accounting. On the CPU device this runs in the loader's background thread; on a GPU on the consumer's thread,
 so the padding kernels are queued on the consumer's stream.
 """
 
@@ -22,6 +22,7 @@ from rrweb_dali.external_source import wire
 from rrweb_dali.loader.buffers import HostBufferPool
 from rrweb_dali.loader.finish_host import finish_host
 from rrweb_dali.loader.finish_torch import finish_torch
+from rrweb_dali.loader.layout import hf_batch
 from rrweb_dali.loader.options import OutputOptions
 
 
@@ -77,6 +78,8 @@ class Assembler:
                 batch = finish_host(
                     ids, record.lengths, record.index, width, self.outputs, self.pool
                 )
+            if self.outputs.layout == "hf":
+                batch = hf_batch(batch, record.lengths, self.outputs.packing)
             tail = None if record.tail is None else record.tail.copy()
             out.append(Finished(batch, tuple(record.meta.tolist()), tail))
         if self._on_time is not None:

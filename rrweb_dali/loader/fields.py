@@ -7,8 +7,12 @@ one method on each path (an import-time check fails if a path lacks one).
 
 Types: ``input_ids``, ``attention_mask`` and ``position_ids`` take the requested ``dtype``
 (``int64`` or ``int32``); ``labels`` are always ``int64``, the target type cross-entropy takes,
-whatever ``input_ids`` use; ``lengths`` and ``cu_seqlens`` are ``int32``; ``index`` and
-``document_ids`` are ``int64`` session ids.
+whatever ``input_ids`` use; ``lengths``, ``cu_seqlens`` and ``seq_idx`` are ``int32``; ``index``
+and ``document_ids`` are ``int64`` session ids.
+
+The Hugging Face layout (``layout="hf"``, see :mod:`.layout`) of packing mode has no
+``attention_mask`` (passing one switches off Hugging Face's packed-sequence detection) and has
+``seq_idx``, each token's segment number in the batch.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rrweb_dali.loader.options import OutputOptions
+from rrweb_dali.loader.options import LAYOUTS, OutputOptions
 
 PAD_ID = 0
 IGNORE_INDEX = -100  # label value skipped by torch's cross entropy
@@ -39,13 +43,18 @@ def _always(_: OutputOptions) -> bool:
     return True
 
 
+def _hf_packed(o: OutputOptions) -> bool:
+    return o.packing and o.layout == "hf"
+
+
 FIELDS: tuple[Field, ...] = (
     Field("input_ids", "ids", _always),
-    Field("attention_mask", "ids", _always),
+    Field("attention_mask", "ids", lambda o: not _hf_packed(o)),
     Field("labels", "int64", lambda o: o.labels),
     Field("position_ids", "ids", lambda o: o.position_ids or o.packing),
     Field("document_ids", "int64", lambda o: o.packing),
     Field("cu_seqlens", "int32", lambda o: o.packing),
+    Field("seq_idx", "int32", _hf_packed),
     Field("lengths", "int32", _always),
     Field("index", "int64", _always),
 )
@@ -61,9 +70,14 @@ def check_implements(packing: bool) -> Callable[[type], type]:
     """Class decorator: a finishing path must have a method for every field its mode can have."""
 
     def check(cls: type) -> type:
-        everything = OutputOptions(labels=True, position_ids=True, packing=packing)
-        names = [name for name, _ in fields_for(everything)]
-        missing = [name for name in names if not callable(getattr(cls, name, None))]
+        names = {
+            name
+            for layout in LAYOUTS
+            for name, _ in fields_for(
+                OutputOptions(labels=True, position_ids=True, packing=packing, layout=layout)
+            )
+        }
+        missing = [name for name in sorted(names) if not callable(getattr(cls, name, None))]
         if missing:
             raise TypeError(f"{cls.__name__} does not build the fields {missing}")
         return cls

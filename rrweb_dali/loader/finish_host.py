@@ -142,6 +142,14 @@ class _Packed:
     def cu_seqlens(self, dtype: str) -> np.ndarray:
         return self._cu
 
+    def seq_idx(self, dtype: str) -> np.ndarray:
+        """Each token's segment number in the batch (a fill per segment, like the ids)."""
+        out = self._pool.take((self._rows, self._width), dtype)
+        flat = out.reshape(-1)
+        for number, (start, length, _) in enumerate(self._segments):
+            flat[start : start + length] = number
+        return out
+
     def lengths(self, dtype: str) -> np.ndarray:
         """Real tokens per row: the width less the padding segments in it (no pass over the
         mask)."""

@@ -53,7 +53,7 @@ class _Packed:
     def __init__(self, tokens, seg_lengths, seg_index, width):
         dev, n = tokens.device, tokens.numel()
         self._shape = (n // width, width)
-        seg = seg_lengths.to(torch.int64)
+        self._seg = seg = seg_lengths.to(torch.int64)
         self._cu = torch.zeros(seg.numel() + 1, dtype=torch.int32, device=dev)
         self._cu[1:] = torch.cumsum(seg, 0)
         # output_size: the result's length is known, so no device-to-host sync to compute it.
@@ -81,6 +81,11 @@ class _Packed:
 
     def cu_seqlens(self, dtype: str) -> torch.Tensor:
         return self._cu
+
+    def seq_idx(self, dtype: str) -> torch.Tensor:
+        n, segments = self._pos.numel(), self._cu.numel() - 1
+        number = torch.arange(segments, dtype=_TORCH[dtype], device=self._cu.device)
+        return torch.repeat_interleave(number, self._seg, output_size=n).reshape(self._shape)
 
     def lengths(self, dtype: str) -> torch.Tensor:
         return self._valid.reshape(self._shape).sum(1, dtype=_TORCH[dtype])

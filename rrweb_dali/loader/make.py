@@ -77,8 +77,9 @@ def make_loader(
     max_length: int | None = None,
     packing: int | None = None,
     dtype: str = "int64",
-    labels: bool = False,
+    labels: bool | None = None,
     position_ids: bool = False,
+    layout: str = "plain",
     prefetch: int = 2,
     num_threads: int = 2,
     batches_per_call: int | None = None,
@@ -97,12 +98,19 @@ def make_loader(
     Padded mode (default): each batch is ``batch_size`` sessions, ``input_ids``/``attention_mask``
     ``[B, L]`` with ``L`` the batch's longest row rounded up to ``pad_multiple`` (or ``pad_to``),
     ``lengths`` ``[B]`` int32, ``index`` ``[B]`` int64 session ids; ``labels`` (``input_ids`` with
-    -100 at pads, unshifted like Hugging Face; always int64) and ``position_ids`` on request.
+    -100 at pads, unshifted like Hugging Face; always int64) and ``position_ids`` on request
+    (``labels`` by default in the ``"hf"`` layout).
     Sessions longer than ``max_length`` (or a fixed ``pad_to``) keep their first tokens.
 
     Packing mode (``packing=L``): ``batch_size`` dense rows of ``L`` tokens; see
     ``rrweb_dali.external_source.packing`` and the README for its outputs (``position_ids``,
     ``document_ids``, ``cu_seqlens``, ``index`` per segment).
+
+    Layout: ``"plain"`` (default) is one dict of every field above. ``"hf"`` gives Hugging Face
+    models exactly their inputs, ``model(**batch)``, with labels by default, and keeps ``index``,
+    ``lengths`` and ``document_ids`` in ``batch.meta``; when packing, no ``attention_mask`` but
+    ``cu_seq_lens_q``/``_k``, ``max_length_q``/``_k``, ``seq_idx`` and ``use_cache=False``, so
+    documents never attend to each other (see :mod:`rrweb_dali.loader.layout`).
 
     The end of an epoch, ``last_batch``: ``"short"`` (default; ``DataLoader`` over a
     ``DistributedSampler``: the last batch may be short, the same size on every rank, with fewer
@@ -153,8 +161,14 @@ def make_loader(
         max_length=max_length,
         packing=packing,
     )
+    if labels is None:
+        labels = layout == "hf"  # Hugging Face models compute their loss when given labels
     outputs = OutputOptions(
-        dtype=dtype, labels=labels, position_ids=position_ids, packing=packing is not None
+        dtype=dtype,
+        labels=bool(labels),
+        position_ids=position_ids,
+        packing=packing is not None,
+        layout=layout,
     )
     rank, world_size = rank_and_world(rank, world_size)
     device_id = local_device_id(device)

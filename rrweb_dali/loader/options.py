@@ -9,20 +9,26 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 DTYPES = ("int64", "int32")
+# "plain": every field in one dict (the default); "hf": Hugging Face model inputs only, the
+# bookkeeping apart (see .layout).
+LAYOUTS = ("plain", "hf")
 
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """Which tensors a batch has, and the integer type of the token-shaped ones."""
+    """Which tensors a batch has, the integer type of the token-shaped ones, and their layout."""
 
     dtype: str = "int64"
     labels: bool = False
     position_ids: bool = False
     packing: bool = False
+    layout: str = "plain"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -106,6 +106,24 @@ def test_train_example_and_resume(shards, tmp_path):
 
 
 @pytest.mark.slow
+def test_train_hf_padded_against_packed(shards, tmp_path):
+    """``train.py --hf``: both runs train on the same budget of real tokens; packing fills its
+    rows, so it needs fewer steps than the padded run."""
+    pytest.importorskip("transformers", reason="the dev extra installs transformers")
+    out = tmp_path / "hf.json"
+    tiny = ("--layers", 1, "--width", 32, "--heads", 2, "--batch-size", BS, "--seq-len", 64)
+    proc = run_script("train.py", "--shards", shards, *tiny, "--steps", 6, "--hf", "--json", out)
+    report = json.loads(out.read_text())
+    padded, packed = report["padded"], report["packed"]
+    for run in (padded, packed):
+        assert run["tokens"] >= 6 * BS * 64 and run["tokens_per_s"] > 0
+        assert math.isfinite(run["loss_end"]) and math.isfinite(run["eval_loss"])
+    assert packed["steps"] == 6 and padded["steps"] > packed["steps"]
+    assert packed["padding_share"] < 0.05 < padded["padding_share"]
+    assert "padded" in proc.stdout and "packed" in proc.stdout
+
+
+@pytest.mark.slow
 def test_hostile_bench_quick(tmp_path):
     """``bench/hostile.py --quick`` reads every hostile input in a subprocess and says so."""
     from rrweb_dali.errors import REASONS

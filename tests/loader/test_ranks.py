@@ -86,33 +86,52 @@ def test_bad_values_are_refused(no_launcher):
         rank_and_world()
 
 
-def _spawned(rank: int, root: str, store: str, out: str, lightning_env: bool) -> None:
-    """One process of ``mp.spawn``: a gloo group, then a loader with no rank arguments."""
+def _spawned(rank: int, root: str, init: str, out: str, lightning_env: bool) -> None:
+    """One process of ``mp.spawn``: a gloo group, then a loader with no rank arguments, two
+    epochs. ``init`` is a ``file://`` store, or ``env:PORT`` for the usual ``MASTER_ADDR`` /
+    ``MASTER_PORT`` recipe (the README's)."""
     for name in LAUNCHER_VARIABLES:
         os.environ.pop(name, None)
     if lightning_env:
         os.environ.update(WORLD_SIZE="2", LOCAL_RANK=str(rank))
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    if init.startswith("env:"):
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=init[4:])
+        dist.init_process_group("gloo", rank=rank, world_size=2)
+    else:
+        dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
     try:
         loader = make_loader(root, batch_size=8, device="cpu", seed=3)
-        seen = [b["index"].tolist() for b in loader]
+        seen = []
+        for epoch in range(2):
+            loader.set_epoch(epoch)
+            seen.append([b["index"].tolist() for b in loader])
         with open(f"{out}.{rank}", "w") as f:
-            json.dump({"rank": loader.rank, "world": loader.world_size, "seen": seen}, f)
+            json.dump(
+                {"rank": loader.rank, "world": loader.world_size, "len": len(loader), "seen": seen},
+                f,
+            )
     finally:
         dist.destroy_process_group()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lightning_env", [False, True])
-def test_mp_spawn_with_a_process_group_gives_disjoint_ranks(dataset, tmp_path, lightning_env):
+@pytest.mark.parametrize(
+    ("init", "lightning_env"), [("file", False), ("file", True), ("env", False)]
+)
+def test_mp_spawn_with_a_process_group_gives_disjoint_ranks(
+    dataset, tmp_path, free_port, init, lightning_env
+):
     root, sessions = dataset
     out = tmp_path / "seen"
-    args = (str(root), str(tmp_path / "store"), str(out), lightning_env)
-    mp.spawn(_spawned, args=args, nprocs=2, join=True)
+    store = f"file://{tmp_path / 'store'}" if init == "file" else f"env:{free_port()}"
+    mp.spawn(_spawned, args=(str(root), store, str(out), lightning_env), nprocs=2, join=True)
     results = [json.loads((tmp_path / f"seen.{r}").read_text()) for r in range(2)]
     assert [(r["rank"], r["world"]) for r in results] == [(0, 2), (1, 2)]
-    assert len(results[0]["seen"]) == len(results[1]["seen"])  # equal batch counts
-    a = {i for batch in results[0]["seen"] for i in batch}
-    b = {i for batch in results[1]["seen"] for i in batch}
-    assert a | b == set(range(len(sessions)))
-    assert len(a & b) < 2  # only the last step's DistributedSampler-style repeat
+    for epoch in range(2):
+        per_rank = [r["seen"][epoch] for r in results]
+        assert len(per_rank[0]) == len(per_rank[1]) == results[0]["len"]  # equal batch counts
+        a = {i for batch in per_rank[0] for i in batch}
+        b = {i for batch in per_rank[1] for i in batch}
+        assert a | b == set(range(len(sessions)))
+        assert len(a & b) < 2  # only the last step's DistributedSampler-style repeat
+    assert results[0]["seen"][0] != results[0]["seen"][1]  # set_epoch: each epoch its own order
