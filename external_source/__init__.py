@@ -1,7 +1,8 @@
 """The CPU stage of the loader: shard reading, epoch plans, packing and the DALI source callable.
 
 Free of DALI and torch imports, so it can be used (and tested) on its own: :class:`ShardReader`
-gives zero-copy session views, :mod:`.sampling` and :mod:`.packing` are pure planning functions,
+gives zero-copy session views; :mod:`.sampling`, :mod:`.packing`, :mod:`.selection` (splits and
+filters) and :mod:`.mixture` (weighted mixtures) are pure planning functions;
 :class:`BatchSource` is the ``external_source`` callable, :class:`LoaderState` the resume state.
 
 Raw mode (tokenizing rrweb files in the source, with a token cache: the :mod:`.raw` package) is
@@ -10,6 +11,7 @@ imported on first use, so the shard path does not load the reader and tokenizer.
 
 from typing import Any
 
+from rrweb_dali.external_source.mixture import mixture_counts, mixture_order
 from rrweb_dali.external_source.options import PlanOptions, Transport
 from rrweb_dali.external_source.packing import PackPlan, plan_packing, row_segments
 from rrweb_dali.external_source.reader import ShardReader
@@ -23,6 +25,7 @@ from rrweb_dali.external_source.sampling import (
     padding_efficiency,
     steps_in_epoch,
 )
+from rrweb_dali.external_source.selection import Selection, select_ids, split_of
 from rrweb_dali.external_source.source import BatchSource
 from rrweb_dali.external_source.state import LoaderState, LoaderStateError
 
@@ -47,6 +50,7 @@ __all__ = [
     "RawBatchSource",
     "RawFiles",
     "RawReader",
+    "Selection",
     "ShardReader",
     "TokenCache",
     "Transport",
@@ -55,11 +59,15 @@ __all__ = [
     "bucket_by_length",
     "consumed_after",
     "epoch_permutation",
+    "mixture_counts",
+    "mixture_order",
     "padded_width",
     "padding_efficiency",
     "plan_packing",
     "raw_source_factory",
     "row_segments",
+    "select_ids",
+    "split_of",
     "steps_in_epoch",
 ]
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import numbers
 from dataclasses import asdict, dataclass
 
+from rrweb_dali.external_source.mixture import MIXTURES, check_weights
+from rrweb_dali.external_source.selection import Selection
+
 LAST_BATCH = ("short", "drop", "wrap")
 
 
@@ -33,6 +36,11 @@ class PlanOptions:
     ``last_batch`` is what happens to the end of an epoch that does not fill a whole global step
     of ``world_size * batch_size`` units (see :mod:`.sampling`): ``"short"`` (the
     default, as ``DataLoader`` over a ``DistributedSampler``), ``"drop"`` or ``"wrap"``.
+
+    ``selection`` (a split and filters, :mod:`.selection`) keeps some sequences of each dataset
+    directory; ``weights`` makes the directories a weighted mixture (:mod:`.mixture`) instead of
+    one concatenated dataset, with ``mixture`` ``"repeat"`` or ``"exhaust"`` saying what an epoch
+    is.
     """
 
     batch_size: int
@@ -45,6 +53,9 @@ class PlanOptions:
     pad_multiple: int = 8
     max_length: int | None = None
     packing: int | None = None  # row length L of packing mode
+    selection: Selection | None = None
+    weights: tuple[float, ...] | None = None  # one per dataset directory: a mixture
+    mixture: str = "repeat"
 
     def __post_init__(self) -> None:
         _check_positive(
@@ -66,6 +77,12 @@ class PlanOptions:
             raise ValueError("bucketing and packing exclude each other: packed rows are all full")
         if self.packing is not None and self.pad_to is not None:
             raise ValueError("pad_to does not apply to packing: rows are always `packing` long")
+        if self.selection is not None and not isinstance(self.selection, Selection):
+            raise TypeError(f"PlanOptions.selection must be a Selection, got {self.selection!r}")
+        if self.weights is not None:
+            object.__setattr__(self, "weights", check_weights(self.weights))
+        if self.mixture not in MIXTURES:
+            raise ValueError(f"mixture must be one of {MIXTURES}, got {self.mixture!r}")
 
     @property
     def cap(self) -> int | None:
@@ -82,6 +99,10 @@ class PlanOptions:
             "bucketing": [self.batch_size, self.bucket_window] if self.bucketing else None,
             "packing": self.packing,
             "cap": self.cap if ordered else None,
+            "selection": None if self.selection is None else self.selection.key(),
+            "mixture": None
+            if self.weights is None
+            else {"weights": list(self.weights), "mode": self.mixture},
         }
 
     def to_dict(self) -> dict:

@@ -58,6 +58,9 @@ class ShardReader:
                 )
             self.manifests.append(manifest)
             self.shards.extend(shards)
+        per_directory = [sum(info.sessions for info in m.shards) for m in self.manifests]
+        self.directory_bounds = np.zeros(len(self.paths) + 1, dtype=np.int64)
+        np.cumsum(np.asarray(per_directory, dtype=np.int64), out=self.directory_bounds[1:])
         counts = np.array([len(s) for s in self.shards], dtype=np.int64)
         self._bounds = np.zeros(len(self.shards) + 1, dtype=np.int64)
         np.cumsum(counts, out=self._bounds[1:])
@@ -96,6 +99,11 @@ class ShardReader:
 
     def __len__(self) -> int:
         return int(self._bounds[-1])
+
+    def directory_ids(self, d: int) -> np.ndarray:
+        """The global ids of directory ``d``'s sequences (``directory_bounds`` holds where each
+        directory's ids start: directory ``d`` is ``[bounds[d], bounds[d + 1])``)."""
+        return np.arange(self.directory_bounds[d], self.directory_bounds[d + 1], dtype=np.int64)
 
     def locate(self, i: int) -> tuple[int, int]:
         """(shard number, session number inside that shard) of global session ``i``."""

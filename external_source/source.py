@@ -25,7 +25,14 @@ Outputs of a call: two lists with one array per batch,
   (rows ``B``, width ``L``, real tokens, session pieces read, gather nanoseconds, bytes read; then
   ``n`` lengths and ``n`` session ids). Padded mode: ``n = B`` (row lengths, ``index``); packing
   mode: ``n = S`` segments (segment lengths, segment session ids, ``-1`` for the padding segment
-  of the epoch's last row). It carries the counters back from DALI's worker processes.
+  of the epoch's last row). In a mixture (``plan.weights``) the ids number rows within their
+  source and ``n`` source numbers follow (``dataset``). It carries the counters back from DALI's
+  worker processes.
+
+Which sequences an epoch holds: every one of the directories, or ``plan.selection``'s
+(:mod:`.selection`), in a seeded order, or a weighted mixture of the directories
+(:mod:`.mixture`); ``index`` is always a sequence's id in its own directory's numbering (the
+concatenation's, for several directories without weights).
 
 A batch is ``batch_size`` rows, except the last of an epoch with ``last_batch="short"`` (see
 :mod:`rrweb_dali.external_source.sampling`).
@@ -41,6 +48,7 @@ from collections import OrderedDict
 import numpy as np
 from rrweb_dali.external_source import wire
 from rrweb_dali.external_source.lifetime import exit_with_parent
+from rrweb_dali.external_source.mixture import epoch_rows, mixture_order
 from rrweb_dali.external_source.options import PlanOptions, Transport
 from rrweb_dali.external_source.packing import PackPlan, plan_packing, row_segments
 from rrweb_dali.external_source.reader import PathLike, ShardReader, as_path_list
@@ -51,6 +59,7 @@ from rrweb_dali.external_source.sampling import (
     padded_width,
     steps_in_epoch,
 )
+from rrweb_dali.external_source.selection import select_ids
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +88,10 @@ class BatchSource:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside world size {world_size}")
         self.paths = as_path_list(paths)
+        if plan.weights is not None and len(plan.weights) != len(self.paths):
+            raise ValueError(
+                f"{len(plan.weights)} mixture weights for {len(self.paths)} dataset directories"
+            )
         self.plan = plan
         self.transport = Transport() if transport is None else transport
         self.rank = int(rank)
@@ -92,6 +105,7 @@ class BatchSource:
         self._reader: ShardReader | None = None
         self._capped: np.ndarray | None = None
         self._rows: int | None = None
+        self._selected: tuple[np.ndarray | None] | None = None  # boxed: None selects everything
         self._plans: OrderedDict[int, np.ndarray | PackPlan] = OrderedDict()
         self._counters = dict.fromkeys(("calls", "batches", "reads", "bytes"), 0)
         self._times = dict.fromkeys(("plan_s", "gather_s"), 0.0)
@@ -120,6 +134,7 @@ class BatchSource:
             "_reader",
             "_capped",
             "_rows",
+            "_selected",
             "_plans",
             "_counters",
             "_times",
@@ -155,13 +170,44 @@ class BatchSource:
             self._capped = lengths if cap is None else np.minimum(lengths, cap)
         return self._capped
 
+    @property
+    def selected(self) -> np.ndarray | None:
+        """The global ids the plan's selection keeps (ascending), or None for every sequence."""
+        if self._selected is None:
+            self._selected = (select_ids(self.reader, self.plan.selection),)
+        return self._selected[0]
+
+    def source_ids(self) -> list[np.ndarray]:
+        """A mixture's sources: the selected global ids of each dataset directory."""
+        reader, selected = self.reader, self.selected
+        bounds = reader.directory_bounds
+        if selected is None:
+            return [reader.directory_ids(d) for d in range(len(reader.paths))]
+        cuts = np.searchsorted(selected, bounds)
+        return [selected[cuts[d] : cuts[d + 1]] for d in range(len(reader.paths))]
+
+    @property
+    def is_mixture(self) -> bool:
+        return self.plan.weights is not None
+
+    def _order(self, epoch: int) -> np.ndarray:
+        """The epoch's order of global ids (before bucketing or packing)."""
+        cfg = self.plan
+        if self.is_mixture:
+            return mixture_order(
+                self.source_ids(), cfg.weights, cfg.mixture, cfg.seed, epoch, cfg.shuffle
+            )
+        selected = self.selected
+        n = len(self.reader) if selected is None else selected.size
+        order = epoch_permutation(n, cfg.seed, epoch, cfg.shuffle)
+        return order if selected is None else selected[order]
+
     def sequence(self, epoch: int) -> np.ndarray | PackPlan:
         """The epoch's plan: the session order, or the packing plan whose rows are the units."""
         plan = self._plans.get(epoch)
         if plan is None:
             cfg = self.plan
-            n = len(self.reader)
-            order = epoch_permutation(n, cfg.seed, epoch, cfg.shuffle)
+            order = self._order(epoch)
             if cfg.packing is not None:
                 plan = plan_packing(order, self.capped_lengths, cfg.packing)
             elif cfg.bucketing:
@@ -176,12 +222,24 @@ class BatchSource:
         return plan
 
     def units(self, epoch: int) -> int:
-        """Units in an epoch: sessions, or packed rows (the same every epoch; no plan needed)."""
-        if self.plan.packing is None:
-            return len(self.reader)
+        """Units in an epoch: sessions (selected, or the mixture's rows), or packed rows.
+
+        The same every epoch (no plan needed), except for a packed mixture: which rows of each
+        source an epoch takes, so its token count, varies, and the epoch's plan says."""
+        cfg = self.plan
+        if cfg.packing is not None and self.is_mixture:
+            return self.sequence(epoch).n_rows
         if self._rows is None:
-            total = int(self.capped_lengths.sum())
-            self._rows = -(-total // self.plan.packing)
+            selected = self.selected
+            if cfg.packing is not None:
+                lengths = self.capped_lengths
+                total = int((lengths if selected is None else lengths[selected]).sum())
+                self._rows = -(-total // cfg.packing)
+            elif self.is_mixture:
+                sizes = [x.size for x in self.source_ids()]
+                self._rows = epoch_rows(sizes, cfg.weights, cfg.mixture)
+            else:
+                self._rows = len(self.reader) if selected is None else int(selected.size)
         return self._rows
 
     def num_batches(self, epoch: int, start: int = 0) -> int:
@@ -258,7 +316,20 @@ class BatchSource:
             np.concatenate(rows, out=tokens[:total])
             tokens[total] = 0
         meta = [ids.size, width, total, ids.size, 0, total * dtype.itemsize]
-        return tokens, wire.encode(meta, lens, index)
+        return tokens, self._encode(meta, lens, index)
+
+    def _encode(self, meta: list[int], lengths: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The wire record; in a mixture ``index`` numbers rows within their source, and a
+        ``dataset`` vector says which source (both -1 for padding)."""
+        if not self.is_mixture:
+            return wire.encode(meta, lengths, ids)
+        bounds = self.reader.directory_bounds
+        dataset = np.searchsorted(bounds, ids, side="right") - 1
+        local = ids - bounds[np.maximum(dataset, 0)]
+        pad = ids < 0
+        dataset[pad] = -1
+        local[pad] = -1
+        return wire.encode(meta, lengths, local, dataset=dataset)
 
     def _with_pads(self, rows: list[np.ndarray], lens: np.ndarray, width: int, dtype) -> list:
         """``rows`` with a run of ``PAD`` (0) after each short one: one ``np.concatenate`` then
@@ -289,11 +360,20 @@ class BatchSource:
         tokens = int(seg_lengths[real].sum())
         reads = int(real.sum())
         meta = [rows.size, plan.row_length, tokens, reads, 0, tokens * flat.itemsize]
-        return flat, wire.encode(meta, seg_lengths, sessions)
+        return flat, self._encode(meta, seg_lengths, sessions)
 
     def describe(self) -> dict:
         """What this source reads, for a profile run's ``meta.json``."""
-        return {"kind": "shards", "paths": list(self.paths), "units": len(self.reader)}
+        selected = self.selected
+        return {
+            "kind": "shards",
+            "paths": list(self.paths),
+            "units": len(self.reader),
+            "selected": len(self.reader) if selected is None else int(selected.size),
+            "mixture": None
+            if not self.is_mixture
+            else {"weights": list(self.plan.weights), "mode": self.plan.mixture},
+        }
 
     def stats(self) -> dict:
         """Counters of this process's calls: batches, reads (session pieces), bytes, seconds."""

@@ -8,12 +8,16 @@ worker processes to the training process, so it also carries the counters of the
 Layout of ``aux`` (all int64)::
 
     [0]                 WIRE_MAGIC + WIRE_VERSION      a wrong vector fails loudly, never misreads
-    [1]                 flags                          FLAG_TAIL: a source-specific tail follows
+    [1]                 flags                          FLAG_TAIL: a source-specific tail follows;
+                                                       FLAG_DATASET: a mixture's sources follow
     [2]                 n                              segments: rows (padded), segments (packing)
     [3 : 3+M]           meta, M = len(META_FIELDS)     rows, width, tokens, reads, gather_ns, bytes
     [3+M : 3+M+n]       lengths                        row lengths, or segment lengths
     [3+M+n : 3+M+2n]    ids                            session ids (``index``), -1 for padding
-    [3+M+2n : ]         tail (only with FLAG_TAIL)     e.g. raw mode's cache counters
+    [3+M+2n : 3+M+3n]   dataset (only with FLAG_DATASET) a mixture's source of each id, -1 for
+                                                       padding (the ids then number rows within
+                                                       their source)
+    [end : ]            tail (only with FLAG_TAIL)     e.g. raw mode's cache counters
 
 The tail's length is whatever is left, so no guesswork is needed to find it: the header says
 whether there is one and ``n`` says where it starts.
@@ -32,6 +36,7 @@ WIRE_MAGIC = 0x5257_4400_0000  # "RWD" in the high bytes; the low bytes hold the
 META_FIELDS = ("rows", "width", "tokens", "reads", "gather_ns", "bytes")
 META = {name: i for i, name in enumerate(META_FIELDS)}
 FLAG_TAIL = 1
+FLAG_DATASET = 2
 
 _HEADER = 3
 _N_META = len(META_FIELDS)
@@ -50,24 +55,33 @@ class WireBatch:
     lengths: Any
     index: Any
     tail: Any | None
+    dataset: Any | None = None  # a mixture's source of each row (or segment)
 
     def field(self, name: str) -> int:
         """One meta value as a Python int (read on the host copy: no device sync)."""
         return int(self.meta[META[name]])
 
 
-def encode(meta: Sequence[int], lengths: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """The ``aux`` vector of one batch; ``meta`` in :data:`META_FIELDS` order."""
+def encode(
+    meta: Sequence[int], lengths: np.ndarray, ids: np.ndarray, dataset: np.ndarray | None = None
+) -> np.ndarray:
+    """The ``aux`` vector of one batch; ``meta`` in :data:`META_FIELDS` order; ``dataset`` (one
+    per id) for a mixture."""
     if len(meta) != _N_META:
         raise WireError(f"meta needs {_N_META} values ({', '.join(META_FIELDS)}), got {len(meta)}")
     n = int(lengths.size)
     if ids.size != n:
         raise WireError(f"{n} lengths but {ids.size} ids")
-    aux = np.empty(_BODY + 2 * n, dtype=np.int64)
-    aux[0], aux[1], aux[2] = WIRE_MAGIC + WIRE_VERSION, 0, n
+    if dataset is not None and dataset.size != n:
+        raise WireError(f"{n} ids but {dataset.size} dataset numbers")
+    parts = 2 if dataset is None else 3
+    aux = np.empty(_BODY + parts * n, dtype=np.int64)
+    aux[0], aux[1], aux[2] = WIRE_MAGIC + WIRE_VERSION, 0 if dataset is None else FLAG_DATASET, n
     aux[_HEADER:_BODY] = meta
     aux[_BODY : _BODY + n] = lengths
-    aux[_BODY + n :] = ids
+    aux[_BODY + n : _BODY + 2 * n] = ids
+    if dataset is not None:
+        aux[_BODY + 2 * n :] = dataset
     return aux
 
 
@@ -99,11 +113,14 @@ def decode(aux) -> WireBatch:
     if version != WIRE_VERSION:
         raise WireError(f"aux vector of wire version {version}, this library reads {WIRE_VERSION}")
     flags, n = int(aux[1]), int(aux[2])
-    end = _BODY + 2 * n
+    ids_end = _BODY + 2 * n
+    end = ids_end + n if flags & FLAG_DATASET else ids_end
     if n < 0 or aux.shape[0] < end or (aux.shape[0] > end and not flags & FLAG_TAIL):
         raise WireError(f"aux vector of {aux.shape[0]} values does not hold {n} segments")
     tail = aux[end:] if flags & FLAG_TAIL else None
-    return WireBatch(aux[_HEADER:_BODY], aux[_BODY : _BODY + n], aux[_BODY + n : end], tail)
+    dataset = aux[ids_end:end] if flags & FLAG_DATASET else None
+    lengths, ids = aux[_BODY : _BODY + n], aux[_BODY + n : ids_end]
+    return WireBatch(aux[_HEADER:_BODY], lengths, ids, tail, dataset)
 
 
 def device_parts(device_aux, n: int) -> tuple[Any, Any]:
@@ -112,3 +129,8 @@ def device_parts(device_aux, n: int) -> tuple[Any, Any]:
     Sliced by the host's ``n``, so nothing is read back from the device (no sync).
     """
     return device_aux[_BODY : _BODY + n], device_aux[_BODY + n : _BODY + 2 * n]
+
+
+def device_dataset(device_aux, n: int) -> Any:
+    """The ``dataset`` part of a device copy of ``aux`` whose host copy has one (no sync)."""
+    return device_aux[_BODY + 2 * n : _BODY + 3 * n]

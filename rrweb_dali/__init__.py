@@ -2,7 +2,8 @@
 
 The light parts (reading, tokenizing) import with numpy and orjson alone. The rest is imported on
 first use: :func:`make_loader` needs DALI and torch (``pip install 'rrweb-dali[torch,dali]'``),
-and the shard reader, preprocessing and loader state are only loaded when asked for.
+:func:`open_dataset` numpy alone, and the shard reader, preprocessing and loader state are only
+loaded when asked for.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rrweb_dali.ingest import ReadLimits, ReadReport, Session, load_session, rea
 from rrweb_dali.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
+    from rrweb_dali.dataset import Dataset, open_dataset
     from rrweb_dali.external_source import LoaderState, LoaderStateError, ShardReader
     from rrweb_dali.loader import Loader, make_loader
     from rrweb_dali.preprocess import PreprocessOptions, PreprocessResult
@@ -27,6 +29,8 @@ __version__ = "0.1.0"
 # Public names imported on first use, and the module that holds each. (``preprocess()`` itself is
 # ``rrweb_dali.preprocess.preprocess``: here the name is its subpackage.)
 _LAZY = {
+    "Dataset": "rrweb_dali.dataset",
+    "open_dataset": "rrweb_dali.dataset",
     "Loader": "rrweb_dali.loader",
     "make_loader": "rrweb_dali.loader",
     "LoaderState": "rrweb_dali.external_source",
@@ -39,6 +43,7 @@ _LAZY = {
 
 __all__ = [
     "REASONS",
+    "Dataset",
     "Loader",
     "LoaderState",
     "LoaderStateError",
@@ -55,6 +60,7 @@ __all__ = [
     "__version__",
     "load_session",
     "make_loader",
+    "open_dataset",
     "read_session",
 ]
 

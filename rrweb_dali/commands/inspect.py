@@ -1,5 +1,7 @@
 """``rrweb-dali inspect PATH``: what the reader saw in one file and the tokens it becomes, or the
-summary of a preprocessed dataset directory (its manifest: shards, totals, options)."""
+summary of a preprocessed dataset directory (its manifest: shards, totals, options; then, from
+:func:`~rrweb_dali.open_dataset`, sessions, length percentiles, file kinds, a length histogram
+and a few decoded rows)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import collections
 import sys
 from pathlib import Path
 
-from rrweb_dali.commands._args import UsageError, add_command, non_negative_int
+from rrweb_dali.commands._args import UsageError, add_command, non_negative_int, positive_int
 from rrweb_dali.commands._table import format_kv, format_table
+from rrweb_dali.dataset import Dataset, open_dataset
 from rrweb_dali.errors import SessionError
 from rrweb_dali.ingest import ReadLimits, load_session
 from rrweb_dali.shards.manifest import read_manifest
@@ -38,11 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(format, compression, events by type, missing timestamps, flags, duplicates "
             "dropped, salvage) and the decoded "
             "tokens. DATASET_DIR (written by `rrweb-dali preprocess`): print its manifest's "
-            "summary: shards, sessions, tokens, files rejected by reason, tokenizer and options."
+            "summary: shards, sessions, tokens, files rejected by reason, tokenizer and options; "
+            "then sessions, tokens per sequence (percentiles), sessions by file kind, a length "
+            "histogram and the first --rows sequences decoded."
         ),
         examples=[
             "rrweb-dali inspect session.json.gz --max-lines 20",
             "rrweb-dali inspect data/",
+            "rrweb-dali inspect data/ --rows 5 --row-lines 4 --bins 20",
         ],
     )
     p.add_argument("path", metavar="PATH", help="an rrweb session file, or a dataset directory")
@@ -50,7 +56,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-lines",
         type=non_negative_int,
         default=60,
-        help="decoded token lines to print (0: all)",
+        help="decoded token lines to print for a FILE (0: all)",
+    )
+    p.add_argument(
+        "--max-line-chars",
+        type=non_negative_int,
+        default=160,
+        help="characters per decoded line, the rest counted as '... [+N tokens]' (0: no bound)",
+    )
+    p.add_argument(
+        "--rows", type=non_negative_int, default=3, help="sequences of a DATASET_DIR to decode"
+    )
+    p.add_argument(
+        "--row-lines",
+        type=non_negative_int,
+        default=12,
+        help="decoded lines to print per sequence of a DATASET_DIR (0: all)",
+    )
+    p.add_argument(
+        "--bins", type=positive_int, default=10, help="bins of a DATASET_DIR's length histogram"
     )
     p.add_argument(
         "--max-text-bytes",
@@ -63,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if Path(args.path).is_dir():
-        return inspect_dataset(args.path)
+        return inspect_dataset(args.path, args)
     if not Path(args.path).exists():
         raise UsageError(f"{args.path} does not exist")
     # A file the reader rejects is a finding, not a usage error: its reason, exit 1.
@@ -107,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     print()
-    lines = tok.decode(ids).splitlines()
+    lines = tok.decode(ids, max_line_chars=args.max_line_chars or None).splitlines()
     shown = lines if args.max_lines <= 0 else lines[: args.max_lines]
     print("\n".join(shown))
     if len(shown) < len(lines):
@@ -115,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def inspect_dataset(root: str) -> int:
-    """The manifest's summary of a dataset directory (no shard is read)."""
+def inspect_dataset(root: str, args: argparse.Namespace | None = None) -> int:
+    """The manifest's summary of a dataset directory, then the dataset's (from the shards'
+    indexes) and ``args.rows`` decoded rows."""
     if not (Path(root) / "manifest.json").is_file():
         raise UsageError(
             f"{root} is a directory but not a preprocessed dataset (no manifest.json); "
@@ -167,7 +192,56 @@ def inspect_dataset(root: str) -> int:
     if flags:
         print()
         print(format_table(["sessions flagged", "files"], sorted(flags.items())))
+    if args is not None:
+        show_dataset(open_dataset(root), args)
     return 0
+
+
+def show_dataset(ds: Dataset, args: argparse.Namespace) -> None:
+    """Sessions, percentiles, file kinds, the length histogram and the first rows decoded.
+
+    Every printed line holds at least two words (decoded lines start with ``|``), so the output
+    still parses as ``label  value`` lines."""
+    s = ds.summary()
+    lengths = ", ".join(f"{k} {v:,}" for k, v in s.lengths.items()) or "none"
+    kinds = ", ".join(f"{k} {v:,}" for k, v in s.formats.items()) or "none"
+    print()
+    print(
+        format_kv(
+            [
+                ("sessions", f"{s.sessions:,} ({s.split_sessions:,} split into windows)"),
+                ("tokens per sequence", f"{lengths}; mean {s.mean_length:,.1f}"),
+                ("sessions by file kind", f"{kinds} ({s.formats_note})"),
+            ]
+        )
+    )
+    if not len(ds):
+        return
+    print()
+    print(f"tokens per sequence: sequences ({args.bins} bins)")
+    print(ds.length_histogram(args.bins).render())
+    rows = min(args.rows, len(ds))
+    if not rows:
+        return
+    try:
+        tok = ds.tokenizer
+    except ValueError as exc:
+        print()
+        print(f"rows not decoded: {exc}")
+        return
+    max_chars = args.max_line_chars or None
+    for k in range(rows):
+        record = ds[k]
+        print()
+        print(
+            f"sequence {record.index}: {record.source} window {record.window}, "
+            f"session {record.session}, {len(record):,} tokens"
+        )
+        lines = tok.decode(record.tokens, max_line_chars=max_chars).splitlines() or ["(empty)"]
+        shown = lines if args.row_lines <= 0 else lines[: args.row_lines]
+        print("\n".join(f"  | {line}" for line in shown))
+        if len(shown) < len(lines):
+            print(f"  | ... {len(lines) - len(shown)} more lines (--row-lines 0 prints all)")
 
 
 def _pair(totals: dict, a: str, b: str) -> str:

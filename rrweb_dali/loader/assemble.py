@@ -70,13 +70,21 @@ class Assembler:
             width = record.field("width")
             if self.on_gpu:
                 n = int(record.lengths.shape[0])
-                lengths, index = wire.device_parts(torch.from_dlpack(outputs[2][j]), n)
+                device_aux = torch.from_dlpack(outputs[2][j])
+                lengths, index = wire.device_parts(device_aux, n)
+                dataset = None if record.dataset is None else wire.device_dataset(device_aux, n)
                 tokens = torch.from_dlpack(outputs[0][j])
-                batch = finish_torch(tokens, lengths, index, width, self.outputs)
+                batch = finish_torch(tokens, lengths, index, width, self.outputs, dataset)
             else:
                 ids = np.asarray(outputs[0][j])  # zero-copy; keeps DALI's buffer alive
                 batch = finish_host(
-                    ids, record.lengths, record.index, width, self.outputs, self.pool
+                    ids,
+                    record.lengths,
+                    record.index,
+                    width,
+                    self.outputs,
+                    self.pool,
+                    record.dataset,
                 )
             if self.outputs.layout == "hf":
                 batch = hf_batch(batch, record.lengths, self.outputs.packing)

@@ -8,7 +8,8 @@ one method on each path (an import-time check fails if a path lacks one).
 Types: ``input_ids``, ``attention_mask`` and ``position_ids`` take the requested ``dtype``
 (``int64`` or ``int32``); ``labels`` are always ``int64``, the target type cross-entropy takes,
 whatever ``input_ids`` use; ``lengths``, ``cu_seqlens`` and ``seq_idx`` are ``int32``; ``index``
-and ``document_ids`` are ``int64`` session ids.
+and ``document_ids`` are ``int64`` session ids; a mixture's ``dataset`` (each row's, or
+segment's, source: ``index`` then numbers rows within it) is ``int64``.
 
 The Hugging Face layout (``layout="hf"``, see :mod:`.layout`) of packing mode has no
 ``attention_mask`` (passing one switches off Hugging Face's packed-sequence detection) and has
@@ -57,6 +58,7 @@ FIELDS: tuple[Field, ...] = (
     Field("seq_idx", "int32", _hf_packed),
     Field("lengths", "int32", _always),
     Field("index", "int64", _always),
+    Field("dataset", "int64", lambda o: o.mixture),
 )
 
 
@@ -74,7 +76,9 @@ def check_implements(packing: bool) -> Callable[[type], type]:
             name
             for layout in LAYOUTS
             for name, _ in fields_for(
-                OutputOptions(labels=True, position_ids=True, packing=packing, layout=layout)
+                OutputOptions(
+                    labels=True, position_ids=True, packing=packing, layout=layout, mixture=True
+                )
             )
         }
         missing = [name for name in sorted(names) if not callable(getattr(cls, name, None))]

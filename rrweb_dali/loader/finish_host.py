@@ -35,8 +35,9 @@ class _Fresh:
 
 @check_implements(packing=False)
 class _Padded:
-    def __init__(self, ids, lengths, index, width, pool):
+    def __init__(self, ids, lengths, index, width, pool, dataset=None):
         rows = lengths.size
+        self._dataset = dataset
         self._ids = ids.reshape(rows, width)
         self._lengths, self._index, self._width, self._pool = lengths, index, width, pool
         self._short = [(b, n) for b, n in enumerate(lengths.tolist()) if n < width]
@@ -76,10 +77,14 @@ class _Padded:
     def index(self, dtype: str) -> np.ndarray:
         return self._index.astype(dtype, copy=False)
 
+    def dataset(self, dtype: str) -> np.ndarray:
+        return self._dataset.astype(dtype, copy=False)
+
 
 @check_implements(packing=True)
 class _Packed:
-    def __init__(self, tokens, seg_lengths, seg_index, width, pool):
+    def __init__(self, tokens, seg_lengths, seg_index, width, pool, dataset=None):
+        self._dataset = dataset
         self._n = tokens.size
         self._rows, self._width, self._pool = self._n // width, width, pool
         self._ids = tokens.reshape(self._rows, width)
@@ -161,6 +166,9 @@ class _Packed:
     def index(self, dtype: str) -> np.ndarray:
         return self._index.astype(dtype, copy=False)
 
+    def dataset(self, dtype: str) -> np.ndarray:
+        return self._dataset.astype(dtype, copy=False)
+
 
 def finish_host(
     ids: np.ndarray,
@@ -169,10 +177,12 @@ def finish_host(
     width: int,
     outputs: OutputOptions,
     pool: HostBufferPool | None = None,
+    dataset: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """The batch of one DALI sample on the host: ``ids`` (``[B * width]``, the output type),
-    the rows' (or segments') lengths and session ids from the wire; see the module doc."""
+    the rows' (or segments') lengths and session ids from the wire (and a mixture's sources);
+    see the module doc."""
     pool = _Fresh() if pool is None else pool
     kind = _Packed if outputs.packing else _Padded
-    build = kind(ids, lengths, index, width, pool)
+    build = kind(ids, lengths, index, width, pool, dataset)
     return {name: pool.export(getattr(build, name)(dtype)) for name, dtype in fields_for(outputs)}

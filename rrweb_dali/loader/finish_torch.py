@@ -19,7 +19,8 @@ _TORCH = {"int64": torch.int64, "int32": torch.int32}
 
 @check_implements(packing=False)
 class _Padded:
-    def __init__(self, tokens, lengths, index, width):
+    def __init__(self, tokens, lengths, index, width, dataset=None):
+        self._dataset = dataset
         dev = tokens.device
         lens = lengths.to(torch.int64)
         starts = torch.cumsum(lens, 0) - lens
@@ -47,10 +48,14 @@ class _Padded:
     def index(self, dtype: str) -> torch.Tensor:
         return self._index.to(_TORCH[dtype])
 
+    def dataset(self, dtype: str) -> torch.Tensor:
+        return self._dataset.to(_TORCH[dtype])
+
 
 @check_implements(packing=True)
 class _Packed:
-    def __init__(self, tokens, seg_lengths, seg_index, width):
+    def __init__(self, tokens, seg_lengths, seg_index, width, dataset=None):
+        self._dataset = dataset
         dev, n = tokens.device, tokens.numel()
         self._shape = (n // width, width)
         self._seg = seg = seg_lengths.to(torch.int64)
@@ -93,6 +98,9 @@ class _Packed:
     def index(self, dtype: str) -> torch.Tensor:
         return self._index.to(_TORCH[dtype])
 
+    def dataset(self, dtype: str) -> torch.Tensor:
+        return self._dataset.to(_TORCH[dtype])
+
 
 def finish_torch(
     tokens: torch.Tensor,
@@ -100,8 +108,10 @@ def finish_torch(
     index: torch.Tensor,
     width: int,
     outputs: OutputOptions,
+    dataset: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The batch of one DALI sample on its device; see the module doc."""
+    """The batch of one DALI sample on its device (``dataset``: a mixture's sources); see the
+    module doc."""
     kind = _Packed if outputs.packing else _Padded
-    build = kind(tokens, lengths, index, width)
+    build = kind(tokens, lengths, index, width, dataset)
     return {name: getattr(build, name)(dtype) for name, dtype in fields_for(outputs)}

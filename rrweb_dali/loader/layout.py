@@ -2,7 +2,8 @@
 
 A batch is an :class:`HFBatch`, a ``dict`` of exactly the keyword arguments a Hugging Face causal
 LM takes, so ``model(**batch)`` works and returns the loss; ``batch.meta`` holds the bookkeeping
-(``index``, ``lengths`` and, when packing, ``document_ids``) that a model must not be given.
+(``index``, ``lengths``, a mixture's ``dataset`` and, when packing, ``document_ids``) that a
+model must not be given.
 
 Padded mode: ``input_ids``, ``attention_mask``, ``labels`` (and ``position_ids`` on request), as
 in the plain layout. Packing mode, rows ``[B, L]`` as in the plain layout:
@@ -45,7 +46,7 @@ import numpy as np
 import torch
 
 # Keys of a finished batch that stay out of the model's keyword arguments.
-META_KEYS = ("document_ids", "lengths", "index")
+META_KEYS = ("document_ids", "lengths", "index", "dataset")
 
 
 class HFBatch(dict):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import numbers
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from rrweb_dali.external_source.options import PlanOptions, Transport
+from rrweb_dali.external_source.selection import Selection
 from rrweb_dali.external_source.source import BatchSource
 from rrweb_dali.ingest import ReadLimits
 from rrweb_dali.loader.distributed import local_device_id, rank_and_world
@@ -92,6 +94,13 @@ def make_loader(
     memory_cache_bytes: int | None = None,
     max_text_bytes: int | None = None,
     read_limits: ReadLimits | None = None,
+    split: str | None = None,
+    val_fraction: float = 0.01,
+    min_sequence_tokens: int | None = None,
+    max_sequence_tokens: int | None = None,
+    source_glob: str | None = None,
+    weights: Sequence[float] | None = None,
+    mixture: str = "repeat",
 ) -> Loader:
     """A loader over the dataset directories ``shards`` for this process's rank.
 
@@ -142,12 +151,37 @@ def make_loader(
     ``cache_dir`` keeps the tokens on disk (at most ``cache_bytes``); each worker also keeps
     ``memory_cache_bytes`` in memory. ``max_text_bytes``/``read_limits`` are the tokenizer's and
     the reader's options. See ``rrweb_dali.external_source.raw``.
+
+    Selection (shards only; see ``rrweb_dali.external_source.selection``): ``split="train"`` or
+    ``"val"`` keeps the files whose stable name hash is at or above, or below, ``val_fraction``
+    (a session's windows never straddle; adding files never moves one); ``min_sequence_tokens``
+    / ``max_sequence_tokens`` bound a sequence's stored length (``max_length`` truncates, it does
+    not filter); ``source_glob`` matches the stored source name. ``index`` stays the sequence's
+    id in its whole dataset, so ``open_dataset(path)[index]`` finds it under any selection.
+
+    Mixture (``weights=``, one per directory of ``shards``; see
+    ``rrweb_dali.external_source.mixture``): the directories are sampled in those proportions
+    instead of concatenated; ``mixture="repeat"`` (an epoch ends when every source was seen whole,
+    the smaller ones repeating) or ``"exhaust"`` (it ends when the first source runs out; nothing
+    repeats). Each batch then has ``dataset`` (the source of each row, or segment when packing)
+    and ``index`` numbers rows within that source.
     """
     batch_size = _check_batch_size(batch_size)
     if (shards is None) == (raw is None):
         raise ValueError("give make_loader either shards (a preprocessed dataset) or raw (files)")
     if pad_to != "batch" and (isinstance(pad_to, bool) or not isinstance(pad_to, int)):
         raise ValueError(f"pad_to must be 'batch' or a length, got {pad_to!r}")
+    selection = Selection(
+        split=split,
+        val_fraction=val_fraction,
+        min_sequence_tokens=min_sequence_tokens,
+        max_sequence_tokens=max_sequence_tokens,
+        source_glob=source_glob,
+    )
+    if raw is not None and (not selection.selects_all or weights is not None):
+        raise ValueError(
+            "split, the sequence filters and weights apply to preprocessed shards, not raw files"
+        )
     device = resolve_device(device)
     plan = PlanOptions(
         batch_size=batch_size,
@@ -160,6 +194,9 @@ def make_loader(
         pad_multiple=pad_multiple,
         max_length=max_length,
         packing=packing,
+        selection=None if selection.selects_all else selection,
+        weights=None if weights is None else tuple(weights),
+        mixture=mixture,
     )
     if labels is None:
         labels = layout == "hf"  # Hugging Face models compute their loss when given labels
@@ -169,6 +206,7 @@ def make_loader(
         position_ids=position_ids,
         packing=packing is not None,
         layout=layout,
+        mixture=weights is not None,
     )
     rank, world_size = rank_and_world(rank, world_size)
     device_id = local_device_id(device)

@@ -23,6 +23,7 @@ class OutputOptions:
     position_ids: bool = False
     packing: bool = False
     layout: str = "plain"
+    mixture: bool = False  # a ``dataset`` tensor: each row's (or segment's) source
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:

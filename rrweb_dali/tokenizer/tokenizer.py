@@ -18,7 +18,7 @@ import numpy as np
 from rrweb_dali.tokenizer import ids as t
 from rrweb_dali.tokenizer import vocab
 from rrweb_dali.tokenizer.budget import DEFAULT_MAX_EVENT_TOKENS, DEFAULT_MAX_SNAPSHOT_TOKENS
-from rrweb_dali.tokenizer.decode import Renderer
+from rrweb_dali.tokenizer.decode import Renderer, id_rows
 from rrweb_dali.tokenizer.encode import EventEncoder
 
 PAD_ID: int = vocab.PAD_ID
@@ -113,11 +113,52 @@ class Tokenizer:
         counts = np.bincount(np.asarray(ids, dtype=np.int64), minlength=vocab.VOCAB_SIZE)
         return {kind: int(counts[which].sum()) for kind, which in FAULT_IDS.items()}
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """A readable rendering, one event per line (lossy: it shows what the model sees)."""
+    def decode(
+        self,
+        ids: Iterable[int] | Iterable[Iterable[int]],
+        skip_special_tokens: bool = False,
+        *,
+        max_line_chars: int | None = None,
+    ) -> str | list[str]:
+        """A readable rendering, one event per line (lossy: it shows what the model sees).
+
+        ``ids``: one sequence (a list, a 1-D array or tensor: a string) or a batch (a list of
+        rows, a 2-D array or tensor on any device: a list of strings, one per row, every token
+        shown, pads too; :meth:`batch_decode` stops at padding). ``skip_special_tokens`` drops
+        ``<BOS>``, ``<EOS>`` and ``<PAD>`` (every other marker is content). ``max_line_chars``
+        bounds each line (see :mod:`~rrweb_dali.tokenizer.decode`).
+        """
+        batch, rows = id_rows(ids)
+        texts = [self._render(row, skip_special_tokens, max_line_chars) for row in rows]
+        return texts if batch else texts[0]
+
+    def batch_decode(
+        self,
+        ids: Iterable[Iterable[int]],
+        skip_special_tokens: bool = True,
+        *,
+        max_line_chars: int | None = None,
+    ) -> list[str]:
+        """One string per row of a padded batch (``input_ids``), each row read up to its first
+        ``<PAD>``: the tokenizer never writes PAD inside a sequence, so that is where the padding
+        starts, and ``batch_decode(batch)[j] == decode(row_j_without_pads)``. The defaults follow
+        Hugging Face's ``batch_decode``; a 1-D input is one row."""
+        _, rows = id_rows(ids)
+        pad = self.PAD
+        texts = []
+        for row in rows:
+            if pad in row:
+                row = row[: row.index(pad)]
+            texts.append(self._render(row, skip_special_tokens, max_line_chars))
+        return texts
+
+    def _render(self, row: list[int], skip_special: bool, max_line_chars: int | None) -> str:
         if self._renderer is None:
             self._renderer = Renderer()
-        return self._renderer.render(ids)
+        if skip_special:
+            special = (self.PAD, self.BOS, self.EOS)
+            row = [i for i in row if i not in special]
+        return self._renderer.render(row, max_line_chars)
 
     def token_name(self, token_id: int) -> str:
         """The printable name of one id."""

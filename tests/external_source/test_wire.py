@@ -58,3 +58,18 @@ def test_get_meta_reads_what_set_meta_wrote():
     wire.set_meta(aux, "bytes", 77)
     assert wire.get_meta(aux, "bytes") == 77 == wire.decode(aux).field("bytes")
     assert wire.get_meta(aux, "reads") == 2
+
+
+def test_a_mixtures_dataset_part_round_trips_with_and_without_a_tail():
+    meta, lengths, ids = _record()
+    dataset = np.array([1, -1, 0], dtype=np.int64)
+    aux = wire.encode(meta, lengths, ids, dataset=dataset)
+    for form in (aux, wire.with_tail(aux, np.array([9, 9], dtype=np.int64))):
+        rec = wire.decode(form)
+        assert rec.dataset.tolist() == [1, -1, 0] and rec.index.tolist() == [10, -1, 3]
+        assert np.array_equal(wire.device_dataset(torch.from_numpy(form), 3).numpy(), dataset)
+    assert wire.decode(wire.encode(meta, lengths, ids)).dataset is None
+    with pytest.raises(wire.WireError, match="dataset numbers"):
+        wire.encode(meta, lengths, ids, dataset=dataset[:2])
+    with pytest.raises(wire.WireError, match="does not hold"):
+        wire.decode(aux[:-1])
