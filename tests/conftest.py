@@ -22,6 +22,8 @@ import numpy as np
 import orjson
 import pytest
 
+from rrweb_dali.shards.format import ShardWriter
+from rrweb_dali.shards.manifest import Manifest, write_manifest
 from rrweb_dali.synth.hostile_set import (
     HOSTILE_LIMITS,
     write_hostile_inputs,
@@ -99,13 +101,31 @@ def hostile_inputs() -> SimpleNamespace:
 N_SESSIONS = 203  # not a multiple of any batch size the loader tests use
 
 
+def write_token_dataset(root: Path, sessions: list[np.ndarray], shards: int) -> list[np.ndarray]:
+    """Write ``sessions`` (uint16 token arrays, in global order) as a dataset directory of
+    ``shards`` shards, one source file per shard; returns ``sessions``."""
+    infos, per = [], -(-len(sessions) // shards)
+    for s in range(shards):
+        w = ShardWriter(root / "shards", f"shard-{s:06d}")
+        fid = w.add_file(f"f{s}.json")
+        for tokens in sessions[s * per : (s + 1) * per]:
+            w.add(tokens, fid)
+        infos.append(w.close())
+    write_manifest(root, Manifest(tokenizer={"name": "test"}, shards=infos))
+    return sessions
+
+
+@pytest.fixture(scope="session")
+def token_dataset_writer():
+    """:func:`write_token_dataset`, for conftest files below this one."""
+    return write_token_dataset
+
+
 @pytest.fixture(scope="session")
 def write_dataset():
     """``write_dataset(root, n=203, shards=3, seed=0, max_len=3000)``: a dataset directory of
     random uint16 sessions (0 is a valid token inside a session; session 5 is empty); returns
     the sessions' tokens by global index."""
-    from rrweb_dali.shards.format import ShardWriter
-    from rrweb_dali.shards.manifest import Manifest, write_manifest
 
     def write(root, n=N_SESSIONS, shards=3, seed=0, max_len=3000):
         rng = np.random.default_rng(seed)
@@ -115,15 +135,7 @@ def write_dataset():
         ]
         if n > 5:
             sessions[5] = sessions[5][:0]  # an empty session is legal
-        infos, per = [], -(-n // shards)
-        for s in range(shards):
-            w = ShardWriter(root / "shards", f"shard-{s:06d}")
-            fid = w.add_file(f"f{s}.json")
-            for tokens in sessions[s * per : (s + 1) * per]:
-                w.add(tokens, fid)
-            infos.append(w.close())
-        write_manifest(root, Manifest(tokenizer={"name": "test"}, shards=infos))
-        return sessions
+        return write_token_dataset(root, sessions, shards)
 
     return write
 

@@ -29,23 +29,12 @@ def counting_sessions(n: int, seed: int, max_len: int) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def write_counting_dataset():
+def write_counting_dataset(token_dataset_writer):
     """``write_counting_dataset(root, n=40, seed=0, max_len=96, shards=2)``: a dataset directory
     of :func:`counting_sessions`; returns the sessions by global index."""
-    from rrweb_dali.shards.format import ShardWriter
-    from rrweb_dali.shards.manifest import Manifest, write_manifest
 
     def write(root, n=40, seed=0, max_len=96, shards=2):
-        sessions = counting_sessions(n, seed, max_len)
-        infos, per = [], -(-n // shards)
-        for s in range(shards):
-            w = ShardWriter(root / "shards", f"shard-{s:06d}")
-            fid = w.add_file(f"f{s}.json")
-            for tokens in sessions[s * per : (s + 1) * per]:
-                w.add(tokens, fid)
-            infos.append(w.close())
-        write_manifest(root, Manifest(tokenizer={"name": "test"}, shards=infos))
-        return sessions
+        return token_dataset_writer(root, counting_sessions(n, seed, max_len), shards)
 
     return write
 
