@@ -80,13 +80,19 @@ def time_split(frame: pd.DataFrame) -> pd.DataFrame:
     """Long form of the step time split over time: ms per batch waiting for input vs the
     loop's own time, per interval (TensorBoard's step-time graph)."""
     cols = {"wait_ms": PART_LABELS["wait"], "step_ms": PART_LABELS["step"]}
+    return _long_form(frame, cols, "part", "ms")
+
+
+def _long_form(frame: pd.DataFrame, cols: dict[str, str], name: str, value: str) -> pd.DataFrame:
+    """``frame``'s columns ``cols`` (column -> label) melted into ``series, t, name, value``
+    rows, labelled, the rows without a value dropped (altair draws long form)."""
     if frame.empty:
-        return pd.DataFrame(columns=["series", "t", "part", "ms"])
+        return pd.DataFrame(columns=["series", "t", name, value])
     long = frame.melt(
-        id_vars=["series", "t"], value_vars=list(cols), var_name="part", value_name="ms"
+        id_vars=["series", "t"], value_vars=list(cols), var_name=name, value_name=value
     )
-    long["part"] = long["part"].map(cols)
-    return long.dropna(subset=["ms"]).reset_index(drop=True)
+    long[name] = long[name].map(cols)
+    return long.dropna(subset=[value]).reset_index(drop=True)
 
 
 def parts_table(steady: dict[str, dict | None]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
@@ -126,13 +132,7 @@ def memory_table(frame: pd.DataFrame) -> pd.DataFrame:
         "gpu_reserved_mb": "GPU reserved",
     }
     cols = {k: v for k, v in cols.items() if k in frame.columns}
-    if frame.empty:
-        return pd.DataFrame(columns=["series", "t", "memory", "mib"])
-    long = frame.melt(
-        id_vars=["series", "t"], value_vars=list(cols), var_name="memory", value_name="mib"
-    )
-    long["memory"] = long["memory"].map(cols)
-    return long.dropna(subset=["mib"]).reset_index(drop=True)
+    return _long_form(frame, cols, "memory", "mib")
 
 
 def warmup_marks(runs: Runs, world_sizes: dict[str, int]) -> pd.DataFrame:

@@ -109,6 +109,13 @@ class PlanOptions:
         return asdict(self)
 
 
+# Default rows per DALI iteration (``batches_per_call`` = this // batch size, at least 1). DALI
+# costs ~0.2-0.25 ms per iteration on the 2-core dev machine whatever its size; shared by 512 rows
+# it fell to noise: bs 64 gave 75k samples/s with 1 batch per call, 90-98k with 4, 97-107k with 8;
+# bs 256 103-111k with 1, 110-131k with 2, and worse again with 8 (16 MB per call).
+ROWS_PER_CALL = 512
+
+
 @dataclass(frozen=True)
 class Transport:
     """How a source hands batches to DALI (never which rows they hold).

@@ -188,12 +188,7 @@ def _skip_brackets(text: bytes, begin: int) -> int | None:
         if kind == "open":
             stack.append(_CLOSER[text[match.start()]])
         elif kind == "close":
-            closer = text[match.start()]
-            if not stack or stack[-1] not in (closer, _SUBSTITUTION):
-                _refuse(text, match.start(), f"unbalanced {chr(closer)!r}")
-            if stack.pop() == _SUBSTITUTION:
-                if closer != ord("}"):
-                    _refuse(text, match.start(), f"unbalanced {chr(closer)!r}")
+            if _close(text, match.start(), stack):
                 pos = _template(text, pos, stack)
             elif not stack:
                 return pos
@@ -203,6 +198,20 @@ def _skip_brackets(text: bytes, begin: int) -> int | None:
             if text.find(b"\n", match.start()) < 0:
                 return None  # the file ends inside the string: cut short
             _refuse(text, match.start(), "an unterminated string")
+
+
+def _close(text: bytes, at: int, stack: list[int]) -> bool:
+    """Pop the bracket that the closer at ``at`` ends; True when it ends a template literal's
+    ``${...}`` substitution (the template's text goes on after it). A closer that matches
+    nothing open is refused."""
+    closer = text[at]
+    if not stack or stack[-1] not in (closer, _SUBSTITUTION):
+        _refuse(text, at, f"unbalanced {chr(closer)!r}")
+    if stack.pop() != _SUBSTITUTION:
+        return False
+    if closer != ord("}"):
+        _refuse(text, at, f"unbalanced {chr(closer)!r}")
+    return True
 
 
 def _scan(text: bytes, pos: int) -> tuple[list[_Declaration], str | None, list[tuple[int, int]]]:
@@ -232,12 +241,7 @@ def _scan(text: bytes, pos: int) -> tuple[list[_Declaration], str | None, list[t
             else:
                 stack.append(_CLOSER[text[match.start()]])
         elif kind == "close":
-            closer = text[match.start()]
-            if not stack or stack[-1] not in (closer, _SUBSTITUTION):
-                _refuse(text, match.start(), f"unbalanced {chr(closer)!r}")
-            if stack.pop() == _SUBSTITUTION:
-                if closer != ord("}"):
-                    _refuse(text, match.start(), f"unbalanced {chr(closer)!r}")
+            if _close(text, match.start(), stack):
                 pos = _template(text, pos, stack)
         elif kind == "tick":
             pos = _template(text, pos, stack)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from rrweb_dali.external_source.options import PlanOptions, Transport
+from rrweb_dali.external_source.options import ROWS_PER_CALL, PlanOptions, Transport
 from rrweb_dali.external_source.selection import Selection
 from rrweb_dali.external_source.source import BatchSource
 from rrweb_dali.ingest import ReadLimits
@@ -20,11 +20,6 @@ from rrweb_dali.loader.workers import spawn_blocker
 
 logger = logging.getLogger(__name__)
 
-# Default rows per DALI iteration (``batches_per_call`` = this // batch size, at least 1). DALI
-# costs ~0.2-0.25 ms per iteration on the 2-core dev machine whatever its size; shared by 512 rows
-# it fell to noise: bs 64 gave 75k samples/s with 1 batch per call, 90-98k with 4, 97-107k with 8;
-# bs 256 103-111k with 1, 110-131k with 2, and worse again with 8 (16 MB per call).
-ROWS_PER_CALL = 512
 # Rows longer than this without a cap (``max_length``, ``pad_to`` or ``packing``) get a warning:
 # a batch is padded to its longest row, so one 65k-token session makes a whole batch that wide.
 LONG_ROW_WARNING = 8192

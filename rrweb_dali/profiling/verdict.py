@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rrweb_dali.external_source.options import ROWS_PER_CALL
 from rrweb_dali.profiling.figures import epoch_figures, steady_figures, warmup_figures
 
 INPUT_BOUND = 0.20
@@ -54,7 +55,6 @@ TOKENIZE_DOMINATES = 0.5
 LONG_ROW = 4096
 SUGGESTED_MAX_LENGTH = 2048
 FIXED_COST_SHARE = 0.5
-ROWS_PER_CALL = 512  # rrweb_dali.loader.make.ROWS_PER_CALL, not imported: that pulls in torch
 LOW_PADDING = 0.8
 
 
