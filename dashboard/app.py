@@ -3,8 +3,8 @@
 Compares the run folders that ``rrweb-dali profile``, the bench scripts and the training hook
 write (see ``rrweb_dali.profiling.runfiles``), from one or several runs directories. The page
 opens with each run's verdict (input-bound, balanced, compute-bound) and the loader options to
-change; then the steady-state KPIs, where the time goes, throughput, memory, padding, cache and
-the configuration diff. Reading is in ``data.py``, labels/KPIs/verdicts in ``runs.py``, frames
+change; then the steady-state KPIs, where the time goes, throughput, memory, padding, cache,
+an object store's downloads (for runs over ``s3://`` data) and the configuration diff. Reading is in ``data.py``, labels/KPIs/verdicts in ``runs.py``, frames
 in ``frames.py``, charts in ``charts.py``. The directories come from ``--runs`` (repeatable) or
 the ``RRWEB_DALI_RUNS`` environment variable; nothing outside them is read.
 """
@@ -86,6 +86,32 @@ def kpi_cards(view: runs.RunView, values: dict, base: dict | None) -> None:
         )
 
 
+def store_cards(view: runs.RunView) -> None:
+    """The object store's cards under a run's KPIs; nothing for a run over local shards."""
+    values = runs.store_kpis(view.samples)
+    if values is None:
+        return
+    st.markdown(f"*object store* · `{view.label}` (whole run)")
+    for col, (key, title, _) in zip(
+        st.columns(len(runs.STORE_KPI_SPECS)), runs.STORE_KPI_SPECS, strict=True
+    ):
+        col.metric(title, runs.format_store_kpi(key, values))
+
+
+def store_panel(views: dict[str, runs.RunView], frame: pd.DataFrame) -> None:
+    """Downloads over time for the runs that read an object store; nothing when none does."""
+    table = frames.store_table(frame)
+    if table.empty:
+        return
+    st.subheader("Object store")
+    st.altair_chart(charts.store_downloads(table))
+    local = [label for label, v in views.items() if runs.store_kpis(v.samples) is None]
+    if local:
+        st.caption(
+            "Not drawn: " + ", ".join(f"`{x}`" for x in local) + " (these runs read local shards)."
+        )
+
+
 def run_notes(view: runs.RunView, store: dict) -> None:
     """Findings about a selected run: no samples, lines skipped or half-written, a newer schema."""
     info = view.info
@@ -106,7 +132,8 @@ def run_notes(view: runs.RunView, store: dict) -> None:
 
 
 def epochs_panel(views: dict[str, runs.RunView]) -> None:
-    """Cold and warm epochs apart (raw mode's cache), when a run has both kinds or either."""
+    """Cold and warm epochs apart (raw mode's cache, an object store's shard cache), when a run
+    has both kinds or either."""
     passes = {label: v.epochs() for label, v in views.items()}
     table = frames.epochs_table(passes)
     if table.empty or not (table["kind"] != "").any():
@@ -162,6 +189,7 @@ def render(
     base = values.get(baseline) if baseline in views else None
     for label, view in views.items():
         kpi_cards(view, values[label], None if label == baseline else base)
+        store_cards(view)
     epochs_panel(views)
 
     frame = frames.frames_concat(
@@ -192,8 +220,14 @@ def render(
     st.subheader("Cache")
     if frame["cache_hit_rate"].notna().any() or frame["cache_evictions_delta"].notna().any():
         st.altair_chart(charts.cache(frame), width="stretch")
+        if frame["store_download_mib"].notna().any():
+            st.caption(
+                "Over an object store: the node's shard cache, counted per shard an epoch first "
+                "reads (a miss waited for its download); raw mode: the token cache, per file."
+            )
     else:
         st.caption("None of these runs has a token cache.")
+    store_panel(views, frame)
 
     st.subheader("Configuration")
     diff = config.config_diff({k: v.info.meta for k, v in views.items()}, only_different=only_diff)

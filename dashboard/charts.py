@@ -36,6 +36,7 @@ PALETTE = [
 ]
 PART_COLOURS = {
     "source gather": "#4c78a8",
+    "waiting for shard downloads": "#b279a2",
     "tokenizing": "#e45756",
     "cache reads": "#72b7b2",
     "DALI (copy, cast)": "#bab0ac",
@@ -210,4 +211,31 @@ def cache(frame: pd.DataFrame) -> alt.LayerChart:
         alt.layer(evictions, hit)
         .resolve_scale(y="independent")
         .properties(height=HEIGHT, title="cache")
+    )
+
+
+def store_downloads(table: pd.DataFrame) -> alt.FacetChart:
+    """An object store's downloads over time per run: the MiB downloaded so far (a run's first
+    epoch climbs, a cached epoch stays flat) and the download rate per interval, one panel
+    each with its own scale."""
+    return (
+        alt.Chart(table)
+        .mark_line(point=alt.OverlayMarkDef(size=16), interpolate="linear")
+        .encode(
+            x=X_TIME,
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(domainMin=0)),
+            color=_series_color(_domain(table)),
+            tooltip=["series:N", "what:N", alt.Tooltip("t:Q", format=".1f"), "value:Q"],
+        )
+        .properties(height=HEIGHT // 2, width=700)
+        .facet(
+            row=alt.Row(
+                "what:N",
+                title=None,
+                sort=["downloaded (MiB)", "download rate (MiB/s)"],
+                header=alt.Header(labelAngle=0, labelAlign="left"),
+            )
+        )
+        .resolve_scale(y="independent")
+        .properties(title="object store downloads")
     )

@@ -11,7 +11,15 @@ import io
 import numpy as np
 import pandas as pd
 
-from rrweb_dali.profiling.figures import LOOP_PARTS, PART_LABELS, PARTS, WORK_PARTS, window_figures
+from rrweb_dali.profiling.figures import (
+    LOOP_PARTS,
+    PART_LABELS,
+    PARTS,
+    STORE_PARTS,
+    WORK_PARTS,
+    store_cache,
+    window_figures,
+)
 from rrweb_dali.profiling.runfiles import CACHE_FIELDS, warmup_end
 
 MB = 1024 * 1024
@@ -32,7 +40,9 @@ def _mb(x) -> float:
 
 def samples_frame(label: str, world_size: int, by_rank: dict[int, list[dict]]) -> pd.DataFrame:
     """One row per sample: rates, memory in MiB, per-interval ms per batch of each part
-    (:data:`rrweb_dali.profiling.figures.PARTS`; NaN where unmeasured), cache rates."""
+    (:data:`rrweb_dali.profiling.figures.PARTS`; NaN where unmeasured), cache rates, and for an
+    object store the MiB downloaded so far and the download rate over the interval (NaN for
+    runs over local shards)."""
     rows = []
     for rank, records in by_rank.items():
         prev: dict | None = None
@@ -71,9 +81,37 @@ def samples_frame(label: str, world_size: int, by_rank: dict[int, list[dict]]) -
                 row["cache_evictions_delta"] = _num(cache.get("evictions")) - _num(
                     (pcache or {}).get("evictions", 0)
                 )
+            row.update(_store_columns(rec, prev))
             rows.append(row)
             prev = rec
     return pd.DataFrame(rows)
+
+
+def _store_columns(rec: dict, prev: dict | None) -> dict[str, float]:
+    """Downloaded MiB (cumulative) and MiB/s over the interval since ``prev`` (wall time: the
+    node's rate, whatever the number of fetch threads); NaN without a store cache."""
+    store, before = store_cache(rec), store_cache(prev)
+    out = {"store_download_mib": float("nan"), "store_download_mib_per_s": float("nan")}
+    if store is None:
+        return out
+    out["store_download_mib"] = _mb(store.get("download_bytes") or 0)
+    if prev is not None:
+        dt = _num(rec.get("t")) - _num(prev.get("t"))
+        got = _num(store.get("download_bytes") or 0) - _num((before or {}).get("download_bytes", 0))
+        out["store_download_mib_per_s"] = got / MB / dt if dt > 0 else float("nan")
+    return out
+
+
+def store_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Long form of the object-store downloads (series, t, what, value): the MiB downloaded so
+    far and the MiB/s per interval; empty when no run reads a store."""
+    cols = {
+        "store_download_mib": "downloaded (MiB)",
+        "store_download_mib_per_s": "download rate (MiB/s)",
+    }
+    if frame.empty or not all(c in frame.columns for c in cols):
+        return pd.DataFrame(columns=["series", "t", "what", "value"])
+    return _long_form(frame, cols, "what", "value")
 
 
 def time_split(frame: pd.DataFrame) -> pd.DataFrame:
@@ -108,7 +146,8 @@ def parts_table(steady: dict[str, dict | None]) -> tuple[pd.DataFrame, dict[str,
         for key, part_label, _where in PARTS:
             value = ms.get(key)
             if value is None:
-                missing.append(part_label)
+                if key not in STORE_PARTS:  # a local run has no store: nothing is missing
+                    missing.append(part_label)
                 continue
             what = "loader work" if key in WORK_PARTS else "loop wall time"
             rows.append(

@@ -1,5 +1,6 @@
-"""A shareable report: one self-contained HTML file of runs (verdicts, advice, key figures, the
-dashboard's charts, the configuration diff) that opens with no server and no network.
+"""A shareable report: one self-contained HTML file of runs (verdicts, advice, key figures, an
+object store's downloads, the dashboard's charts, the configuration diff) that opens with no
+server and no network.
 
 The charts are the dashboard's own Altair charts (:mod:`.charts`) rendered to static SVG by
 ``vl-convert`` (Vega's renderer, bundled in its wheel: nothing is fetched), and inlined; the page
@@ -78,6 +79,17 @@ def build(dirs: list[Path], title: str = "rrweb-dali loader runs") -> tuple[str,
             {"run": label, **{t: runs.format_kpi(k, values[k]) for k, t, _ in runs.KPI_SPECS}}
         )
     parts.append(_table(pd.DataFrame(rows)))
+    stores = [(label, runs.store_kpis(v.samples)) for label, v in views.items()]
+    stores = [(label, values) for label, values in stores if values is not None]
+    if stores:
+        rows = [
+            {
+                "run": label,
+                **{t: runs.format_store_kpi(k, values) for k, t, _ in runs.STORE_KPI_SPECS},
+            }
+            for label, values in stores
+        ]
+        parts.append("<h3>Object store (whole run)</h3>" + _table(pd.DataFrame(rows)))
     kinds = [
         {"run": label, "kind": kind, **agg}
         for label, v in views.items()
@@ -108,6 +120,9 @@ def build(dirs: list[Path], title: str = "rrweb-dali loader runs") -> tuple[str,
     figures.append(charts.padding(frame).properties(width=900))
     if frame["cache_hit_rate"].notna().any():
         figures.append(charts.cache(frame).properties(width=900))
+    downloads = frames.store_table(frame)
+    if not downloads.empty:
+        figures.append(charts.store_downloads(downloads))
     parts.append("<h2>Charts</h2>")
     parts.extend(f"<figure>{_svg(c)}</figure>" for c in figures)
     notes = [

@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 from rrweb_dali.dashboard.data import RunInfo, SampleFile, list_runs, run_samples
 
-from rrweb_dali.profiling.figures import epoch_figures, steady_figures, warmup_figures
+from rrweb_dali.profiling.figures import (
+    epoch_figures,
+    steady_figures,
+    store_totals,
+    warmup_figures,
+)
 from rrweb_dali.profiling.verdict import assess
 
 MB = 1024 * 1024
@@ -161,8 +166,58 @@ def kpis(by_rank: dict[int, list[dict]]) -> dict[str, float | None]:
     return out
 
 
+STORE_KPI_SPECS = (
+    # key, label, higher is better
+    ("download_mib", "downloaded", False),
+    ("download_s", "download time", False),
+    ("download_mib_per_s", "MiB/s per download", True),
+    ("wait_s", "waits for shards", False),
+    ("downloads", "shards downloaded", False),
+    ("hits_misses", "shard hits / misses", True),
+)  # the hit rate is the run's "cache hit rate" card
+
+
+def store_kpis(by_rank: dict[int, list[dict]]) -> dict[str, float | None] | None:
+    """The object-store cards of one run (None when it reads local shards): the whole run's
+    downloads, their MiB and seconds (summed over ranks: every rank downloads its own share,
+    or waits for a node neighbour's), the seconds the batch sources waited for shards, the MiB/s
+    one download achieved and the hit rate of shard uses."""
+    found = [t for t in (store_totals(r) for r in by_rank.values() if r) if t is not None]
+    if not found:
+        return None
+    out: dict[str, float | None] = {}
+    for key in ("downloads", "download_mib", "download_s", "wait_s", "hits", "misses"):
+        known = [t[key] for t in found if t.get(key) is not None]
+        out[key] = float(sum(known)) if known else None
+    mib, sec = out["download_mib"], out["download_s"]
+    out["download_mib_per_s"] = mib / sec if mib is not None and sec else None
+    uses = (out["hits"] or 0) + (out["misses"] or 0)
+    out["hit_rate"] = (out["hits"] or 0) / uses if uses else None
+    return out
+
+
+def format_store_kpi(key: str, values: dict[str, float | None]) -> str:
+    """One object-store card's text from :func:`store_kpis`' values."""
+    if key == "hits_misses":
+        hits, misses = values.get("hits"), values.get("misses")
+        return "n/a" if hits is None or misses is None else f"{hits:,.0f} / {misses:,.0f}"
+    value = values.get(key)
+    if value is None:
+        return "n/a"
+    if key == "download_mib":  # a test dataset is KiB, a real one GiB: keep digits that say
+        return f"{value:,.1f} MiB" if value >= 1 else f"{1024 * value:,.1f} KiB"
+    if key == "download_mib_per_s":
+        return f"{value:,.1f}"
+    if key == "downloads":
+        return f"{value:,.0f}"
+    if key == "hit_rate":
+        return f"{100 * value:.1f}%"
+    return f"{value:,.2f} s"
+
+
 def cold_warm(epochs: list[dict]) -> dict:
-    """Raw mode's cold and warm epochs apart (:func:`rrweb_dali.profiling.figures.epoch_figures`)."""
+    """Cold and warm epochs apart, raw mode's or an object store's
+    (:func:`rrweb_dali.profiling.figures.epoch_figures`)."""
     return epoch_figures(epochs)
 
 

@@ -41,6 +41,11 @@ class PlanOptions:
     directory; ``weights`` makes the directories a weighted mixture (:mod:`.mixture`) instead of
     one concatenated dataset, with ``mixture`` ``"repeat"`` or ``"exhaust"`` saying what an epoch
     is.
+
+    ``shard_window`` (with ``shuffle``) orders an epoch for shards that arrive from an object
+    store: the shards in a seeded order, cut into windows of that many shards, each window's
+    sequences shuffled among themselves (:func:`.sampling.shard_window_order`), so an epoch reads
+    about ``shard_window`` shards at a time instead of every shard in every batch.
     """
 
     batch_size: int
@@ -56,10 +61,12 @@ class PlanOptions:
     selection: Selection | None = None
     weights: tuple[float, ...] | None = None  # one per dataset directory: a mixture
     mixture: str = "repeat"
+    shard_window: int | None = None
 
     def __post_init__(self) -> None:
         _check_positive(
             self,
+            shard_window=self.shard_window,
             batch_size=self.batch_size,
             bucket_window=self.bucket_window,
             pad_to=self.pad_to,
@@ -81,6 +88,8 @@ class PlanOptions:
             raise TypeError(f"PlanOptions.selection must be a Selection, got {self.selection!r}")
         if self.weights is not None:
             object.__setattr__(self, "weights", check_weights(self.weights))
+        if self.shard_window is not None and self.weights is not None:
+            raise ValueError("shard_window does not apply to a mixture, which orders each source")
         if self.mixture not in MIXTURES:
             raise ValueError(f"mixture must be one of {MIXTURES}, got {self.mixture!r}")
 
@@ -103,6 +112,8 @@ class PlanOptions:
             "mixture": None
             if self.weights is None
             else {"weights": list(self.weights), "mode": self.mixture},
+            # Only when set, so that states saved before the option existed still resume.
+            **({"shard_window": self.shard_window} if self.shard_window and self.shuffle else {}),
         }
 
     def to_dict(self) -> dict:

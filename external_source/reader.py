@@ -22,6 +22,7 @@ import numpy as np
 
 from rrweb_dali.shards.format import Shard
 from rrweb_dali.shards.manifest import Manifest, open_shards
+from rrweb_dali.store import RemoteShard, RemoteShards, StoreOptions, is_remote
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +46,17 @@ class ShardReader:
     memory-mapped tokens of global session ``i``.
     """
 
-    def __init__(self, paths: PathLike | Sequence[PathLike]):
+    def __init__(self, paths: PathLike | Sequence[PathLike], store: StoreOptions | None = None):
+        """``store`` reads the ``s3://`` ones among ``paths`` (default options when None)."""
         self.paths = as_path_list(paths)
-        self.shards: list[Shard] = []
+        self.shards: list[Shard | RemoteShard] = []
         self.manifests: list[Manifest] = []
+        remote = RemoteShards(store) if any(is_remote(p) for p in self.paths) else None
         for root in self.paths:
-            manifest, shards = open_shards(root)
+            if remote is not None and is_remote(root):
+                manifest, shards = remote.open(root, first=len(self.shards))
+            else:
+                manifest, shards = open_shards(root)
             if self.manifests and manifest.tokenizer != self.manifests[0].tokenizer:
                 raise ValueError(
                     f"{root}: its tokenizer differs from {self.paths[0]}'s; token ids of different "
@@ -66,7 +72,10 @@ class ShardReader:
         np.cumsum(counts, out=self._bounds[1:])
         # Plain ndarray views of the memory maps: slicing a np.memmap builds a memmap subclass per
         # slice (~10 us each, measured), slicing an ndarray only a view (~0.3 us).
-        self._tokens = [np.asarray(s.tokens) for s in self.shards]
+        self._tokens: list[np.ndarray | None] = [
+            None if isinstance(s, RemoteShard) else np.asarray(s.tokens) for s in self.shards
+        ]
+        self._fetch = None if remote is None else remote.fetcher(self._tokens)
         itemsizes = {s.index.dtype.numpy.itemsize for s in self.shards}
         self.dtype = np.dtype(np.uint32) if 4 in itemsizes else np.dtype(np.uint16)
         self.token_count = int(sum(s.index.tokens for s in self.shards))
@@ -141,20 +150,65 @@ class ShardReader:
             self._build_tables()
         return self._lengths
 
+    # ---- remote shards ------------------------------------------------------------------------
+    @property
+    def remote(self) -> bool:
+        """True when some shards live in an object store (their tokens arrive on demand)."""
+        return self._fetch is not None
+
+    def shard_of(self, ids: np.ndarray) -> np.ndarray:
+        """The shard number of each global session id (int64)."""
+        return np.searchsorted(self._bounds, ids, side="right") - 1
+
+    def plan_fetch(self, epoch: int, ids: np.ndarray) -> None:
+        """Tell the fetcher the order epoch ``epoch`` reads sequences ``ids`` in (all ranks')."""
+        if self._fetch is None:
+            return
+        shard = self.shard_of(np.asarray(ids, dtype=np.int64))
+        shard = shard[self._is_remote[shard]]
+        numbers, first = np.unique(shard, return_index=True)
+        self._fetch.plan(epoch, numbers[np.argsort(first, kind="stable")])
+
+    def acquire(self, ids: np.ndarray, epoch: int | None = None) -> None:
+        """Wait until the shards of sequences ``ids`` are local (the batch of ``epoch`` about to
+        be gathered; -1 ids, padding, are skipped); a no-op when every shard is local."""
+        if self._fetch is None:
+            return
+        ids = np.asarray(ids, dtype=np.int64)
+        shard = np.unique(self.shard_of(ids[ids >= 0]))  # -1: a packed row's padding
+        self._fetch.acquire(shard[self._is_remote[shard]].tolist(), epoch)
+
+    @functools.cached_property
+    def _is_remote(self) -> np.ndarray:
+        return np.array([isinstance(s, RemoteShard) for s in self.shards], dtype=bool)
+
+    def fetch_counters(self) -> dict[str, int] | None:
+        """This process's object-store counters (see :mod:`rrweb_dali.store.fetcher`), or None."""
+        return None if self._fetch is None else self._fetch.counters()
+
+    def close(self) -> None:
+        """Stop background downloads (local shards need nothing)."""
+        if self._fetch is not None:
+            self._fetch.close()
+
     def views(self, ids: np.ndarray, offsets: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
         """Zero-copy views: tokens ``offsets[j] : offsets[j] + counts[j]`` of session ``ids[j]``.
 
         The one place that touches token memory; the caller concatenates the views into one
-        buffer, so a batch costs one Python loop of slicing and one copy.
+        buffer, so a batch costs one Python loop of slicing and one copy. Remote shards are
+        fetched first where :meth:`acquire` has not made them local.
         """
         if self._starts is None:
             self._build_tables()
         begin = self._starts[ids] + offsets
         tokens = self._tokens
-        if len(tokens) == 1:
+        if self._fetch is None and len(tokens) == 1:
             tok = tokens[0]
             return [tok[a : a + c] for a, c in zip(begin.tolist(), counts.tolist(), strict=True)]
-        shard = (np.searchsorted(self._bounds, ids, side="right") - 1).tolist()
+        shard = self.shard_of(ids).tolist()
+        if self._fetch is not None:
+            self._fetch.acquire([s for s in set(shard) if tokens[s] is None])
+            tokens = list(tokens)  # a snapshot: an eviction may clear entries meanwhile
         return [
             tokens[s][a : a + c]
             for s, a, c in zip(shard, begin.tolist(), counts.tolist(), strict=True)

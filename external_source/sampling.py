@@ -46,6 +46,23 @@ def epoch_permutation(n: int, seed: int, epoch: int, shuffle: bool = True) -> np
     return _rng(seed, epoch, _ORDER_STREAM).permutation(n).astype(np.int64, copy=False)
 
 
+def shard_window_order(
+    shard_of: np.ndarray, n_shards: int, window: int, seed: int, epoch: int
+) -> np.ndarray:
+    """A seeded order of ``n`` units that reads about ``window`` shards at a time.
+
+    ``shard_of[i]`` is unit ``i``'s shard. The shards are put in a seeded order and cut into
+    windows of ``window`` consecutive shards; the epoch takes the windows in that order and the
+    units of each window in a seeded order among themselves (MosaicML streaming's block shuffle
+    and litdata's shard-aware shuffle work alike). Returns positions into ``0..n-1``.
+    """
+    rng = _rng(seed, epoch, _ORDER_STREAM)
+    rank = np.empty(n_shards, dtype=np.int64)
+    rank[rng.permutation(n_shards)] = np.arange(n_shards)
+    keys = rng.random(shard_of.size)
+    return np.lexsort((keys, rank[shard_of] // window)).astype(np.int64, copy=False)
+
+
 def bucket_by_length(
     order: np.ndarray,
     lengths: np.ndarray,

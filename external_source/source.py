@@ -47,6 +47,7 @@ from collections import OrderedDict
 
 import numpy as np
 from rrweb_dali.external_source import wire
+from rrweb_dali.external_source.fetch_stats import StoreStats, pack_tail
 from rrweb_dali.external_source.lifetime import exit_with_parent
 from rrweb_dali.external_source.mixture import epoch_rows, mixture_order
 from rrweb_dali.external_source.options import PlanOptions, Transport
@@ -57,9 +58,12 @@ from rrweb_dali.external_source.sampling import (
     bucket_by_length,
     epoch_permutation,
     padded_width,
+    shard_window_order,
     steps_in_epoch,
 )
 from rrweb_dali.external_source.selection import select_ids
+
+from rrweb_dali.store.options import StoreOptions
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +87,10 @@ class BatchSource:
         start_epoch: int = 0,
         start_consumed: int = 0,
         reader: ShardReader | None = None,
+        store: StoreOptions | None = None,
     ):
-        """``reader`` lets the loader share its already-open reader (it is not pickled)."""
+        """``reader`` lets the loader share its already-open reader (it is not pickled);
+        ``store`` reads ``s3://`` paths (:mod:`rrweb_dali.store`)."""
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside world size {world_size}")
         self.paths = as_path_list(paths)
@@ -98,6 +104,7 @@ class BatchSource:
         self.world_size = int(world_size)
         self.start_epoch = int(start_epoch)
         self.start_consumed = int(start_consumed)
+        self.store = store
         self._init_runtime()
         self._reader = reader
 
@@ -116,6 +123,7 @@ class BatchSource:
         self._scratch: list[np.ndarray] = []
         self._reuse_scratch = True
         self._zeros: np.ndarray | None = None  # the padding runs of pad_on_host
+        self._fetched: dict[str, int] = {}  # remote shards: the counters sent with the last batch
 
     def _flat_buffer(self, size: int, dtype: np.dtype, slot: int = 0) -> np.ndarray:
         """A buffer for one batch of a call; ``slot`` tells the batches of one call apart."""
@@ -140,6 +148,7 @@ class BatchSource:
             "_times",
             "_scratch",
             "_zeros",
+            "_fetched",
         )
         for key in runtime:
             state.pop(key)
@@ -159,7 +168,7 @@ class BatchSource:
     @property
     def reader(self) -> ShardReader:
         if self._reader is None:
-            self._reader = ShardReader(self.paths)
+            self._reader = ShardReader(self.paths, self.store)
         return self._reader
 
     @property
@@ -199,6 +208,13 @@ class BatchSource:
             )
         selected = self.selected
         n = len(self.reader) if selected is None else selected.size
+        if cfg.shard_window is not None and cfg.shuffle:
+            ids = np.arange(n, dtype=np.int64) if selected is None else selected
+            shard_of = self.reader.shard_of(ids)
+            window = cfg.shard_window
+            return ids[
+                shard_window_order(shard_of, len(self.reader.shards), window, cfg.seed, epoch)
+            ]
         order = epoch_permutation(n, cfg.seed, epoch, cfg.shuffle)
         return order if selected is None else selected[order]
 
@@ -217,6 +233,8 @@ class BatchSource:
             else:
                 plan = order
             self._plans[epoch] = plan
+            if self.reader.remote:
+                self.reader.plan_fetch(epoch, plan.order if isinstance(plan, PackPlan) else plan)
             while len(self._plans) > _PLAN_CACHE:
                 self._plans.popitem(last=False)
         return plan
@@ -286,10 +304,19 @@ class BatchSource:
         plan = self.sequence(epoch)
         t1 = time.perf_counter()
         self._times["plan_s"] += t1 - t0
+        if self.reader.remote:  # wait for the batch's shards (counted apart: wait_ns)
+            self.reader.acquire(
+                row_segments(plan, pos)[0] if isinstance(plan, PackPlan) else plan[pos], epoch
+            )
+            t1 = time.perf_counter()
         if isinstance(plan, PackPlan):
             tokens, aux = self._packed_batch(plan, pos, slot)
         else:
             tokens, aux = self._padded_batch(plan[pos], slot)
+        if self.reader.remote:
+            after = self.reader.fetch_counters()
+            aux = wire.with_tail(aux, pack_tail(epoch, self._fetched, after))
+            self._fetched = after
         t2 = time.perf_counter()
         self._times["gather_s"] += t2 - t1
         self._counters["batches"] += 1
@@ -373,7 +400,12 @@ class BatchSource:
             "mixture": None
             if not self.is_mixture
             else {"weights": list(self.plan.weights), "mode": self.plan.mixture},
+            "store": None if not self.reader.remote else self.store.describe(),
         }
+
+    def new_cache_stats(self) -> StoreStats | None:
+        """The loader's totals of the object-store tails (None when every shard is local)."""
+        return StoreStats() if self.reader.remote else None
 
     def stats(self) -> dict:
         """Counters of this process's calls: batches, reads (session pieces), bytes, seconds."""

@@ -19,6 +19,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "pandas": ("pandas", "dashboard"),
     "vl_convert": ("vl-convert-python", "dashboard"),
     "ray": ("ray", "ray"),
+    "fsspec": ("s3fs", "s3"),
+    "s3fs": ("s3fs", "s3"),
 }
 # DALI's extra is chosen by build: the default one also runs CPU-only.
 DALI_HINT = " (or [cuda12] / [cuda13] for a GPU build matching your CUDA driver)"

@@ -56,6 +56,7 @@ class RawReader:
     raw files; one per process, holding that process's :class:`TokenCache`."""
 
     dtype = np.dtype(np.uint16)
+    remote = False  # files are read where they are; nothing is fetched ahead
 
     def __init__(self, files: RawFiles, lengths: np.ndarray, options: CacheOptions):
         self.files = files
@@ -63,6 +64,9 @@ class RawReader:
         self.options = options
         self._cache: TokenCache | None = None
         self.bad: list[tuple[int, str]] = []  # (file id, reason) met since the last drain
+
+    def close(self) -> None:
+        """Nothing runs in the background of a raw reader (the shard reader's fetcher does)."""
 
     @property
     def cache(self) -> TokenCache:

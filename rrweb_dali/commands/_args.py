@@ -4,6 +4,7 @@ fail as usage errors (exit 2) rather than tracebacks, and help that always shows
 from __future__ import annotations
 
 import argparse
+import json
 import textwrap
 
 
@@ -120,3 +121,19 @@ def add_no_progress(parser: argparse._ActionsContainer) -> None:
         action="store_true",
         help="no progress bar (shown on stderr only when it is a terminal)",
     )
+
+
+def storage_option(text: str) -> tuple[str, object]:
+    """argparse type of ``--storage-option KEY=VALUE`` (repeatable): ``(KEY, VALUE)``, the value
+    parsed as JSON when it is JSON (``anon=true``, ``client_kwargs={"region_name": "x"}``, a
+    number) and kept as the string otherwise (``endpoint_url=http://...``), as fsspec's
+    ``storage_options`` take them."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE, got {text!r}")
+    try:
+        value: object = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value

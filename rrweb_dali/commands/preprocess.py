@@ -1,15 +1,29 @@
-"""``rrweb-dali preprocess SRC... --out DIR``: rrweb files -> memory-mapped token shards."""
+"""``rrweb-dali preprocess SRC... --out DIR``: rrweb files -> memory-mapped token shards.
+
+``--out s3://bucket/prefix`` makes the dataset in a local staging directory and uploads it
+(:mod:`rrweb_dali.preprocess.publish`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from rrweb_dali.commands._args import UsageError, add_command, add_no_progress, positive_int
+from rrweb_dali.commands._args import (
+    UsageError,
+    add_command,
+    add_no_progress,
+    positive_int,
+    storage_option,
+)
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
 from rrweb_dali.parallel import available_cpus
 from rrweb_dali.preprocess import PreprocessOptions, PreprocessResult, preprocess
+from rrweb_dali.shards.manifest import ERRORS_NAME
+from rrweb_dali.store.location import StoreError, is_remote
+from rrweb_dali.store.options import RetryPolicy
 from rrweb_dali.tokenizer.windows import POLICIES
 
 _DEFAULTS = PreprocessOptions()
@@ -29,17 +43,29 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Safe to interrupt: run the same command again and it skips the finished groups and "
             "ends byte-identical to an uninterrupted run. Incremental: run it again after adding "
             "files and only the new files are read, into new shards. The output bytes never "
-            "depend on --workers or --executor. --out must be new, empty or a dataset."
+            "depend on --workers or --executor. --out must be new, empty or a dataset.\n\n"
+            "--out s3://BUCKET/PREFIX writes the dataset to an S3-compatible object store: it is "
+            "made in a local --staging directory and each shard is uploaded as soon as it is "
+            "complete, errors.jsonl and manifest.json last, so readers never see a half-written "
+            "dataset. The prefix must be empty (a finished dataset there is never changed in "
+            "place: choose a new prefix). If the run fails, the staging directory is kept; the "
+            "same command with --staging DIR resumes it. Endpoint and credentials come from the "
+            "standard AWS variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...) or --storage-option."
         ),
         examples=[
             "rrweb-dali preprocess sessions/ --out data/",
             "rrweb-dali preprocess 'exports/**/*.json.gz' --out data/ --max-tokens 8192 "
             "--overflow split --workers 8",
+            "rrweb-dali preprocess sessions/ --out s3://training/rrweb/v1 --staging /scratch/v1 "
+            "--storage-option endpoint_url=http://minio:9000",
         ],
     )
     p.add_argument("sources", nargs="+", metavar="SRC", help="input directory, file or glob")
     p.add_argument(
-        "--out", required=True, metavar="DIR", help="dataset directory to create, resume or extend"
+        "--out",
+        required=True,
+        metavar="DIR|URL",
+        help="dataset directory to create, resume or extend; or s3://BUCKET/PREFIX to upload to",
     )
     run = p.add_argument_group("how to run (does not change the output)")
     run.add_argument(
@@ -74,6 +100,41 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     add_no_progress(run)
+    store = p.add_argument_group("object store (--out s3://...)")
+    store.add_argument(
+        "--staging",
+        metavar="DIR",
+        default=None,
+        help=(
+            "local directory the dataset is made in before upload, kept afterwards; give the "
+            "one a failed run named to resume it (default: a new temporary directory, removed "
+            "after success; kept and named on failure)"
+        ),
+    )
+    store.add_argument(
+        "--storage-option",
+        metavar="KEY=VALUE",
+        type=storage_option,
+        action="append",
+        default=None,
+        dest="storage_options",
+        help=(
+            "an fsspec/s3fs option, repeatable: endpoint_url=http://host:9000, key=..., "
+            'secret=..., client_kwargs=\'{"region_name": "eu-west-1"}\'; VALUE is read as JSON '
+            "when it parses (quote a string that looks like a number: key='\"123\"') "
+            "(default: none, the standard AWS variables apply)"
+        ),
+    )
+    store.add_argument(
+        "--store-attempts",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help=(
+            "tries of each object-store request before the run stops, with growing waits "
+            f"between them (default {RetryPolicy().attempts})"
+        ),
+    )
     out = p.add_argument_group("what to write (recorded in the manifest; fixed per --out)")
     out.add_argument(
         "--max-tokens",
@@ -164,7 +225,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+def _storage_options(pairs: list[tuple[str, Any]] | None) -> dict[str, Any] | None:
+    if pairs is None:
+        return None
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise UsageError(f"--storage-option {key} given twice")
+        found[key] = value
+    return found
+
+
 def main(args: argparse.Namespace) -> int:
+    remote = is_remote(args.out)
+    if not remote:
+        given = [
+            flag
+            for flag, value in (
+                ("--staging", args.staging),
+                ("--storage-option", args.storage_options),
+                ("--store-attempts", args.store_attempts),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)} need(s) --out s3://BUCKET/PREFIX")
+    store_kw: dict[str, Any] = {}
+    if remote:
+        store_kw = {
+            "staging": args.staging,
+            "storage_options": _storage_options(args.storage_options),
+            "retry": None if args.store_attempts is None else RetryPolicy(args.store_attempts),
+        }
     options = PreprocessOptions(
         max_tokens=args.max_tokens,
         overflow=args.overflow,
@@ -189,22 +281,30 @@ def main(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             progress=not args.no_progress and sys.stderr.isatty(),
             worker_memory=None if args.worker_memory is None else args.worker_memory << 20,
+            **store_kw,
         )
-    except (FileNotFoundError, NotADirectoryError, RuntimeError) as exc:
+    except (FileNotFoundError, NotADirectoryError, RuntimeError, StoreError) as exc:
         raise UsageError(_one_line(exc)) from None
     except OSError as exc:  # the output side: a full disk, a read-only mount, ...
+        if remote:  # the staging directory's files; the note says where they are kept
+            raise UsageError(f"writing the dataset failed: {_one_line(exc)}") from None
         raise UsageError(
             f"writing the dataset {args.out} failed: {_one_line(exc)}; the groups already "
             "finished are kept, run the same command again to continue"
         ) from None
     print(format_summary(result))
+    if result.store_url is not None:
+        print(f"\nuploaded {result.uploaded_bytes / 1e6:,.1f} MB to {result.store_url}")
     return 0
 
 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
-    return str(exc)
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    else:
+        text = str(exc)
+    notes = getattr(exc, "__notes__", None) or []  # e.g. where a failed upload's files are kept
+    return "; ".join([text, *notes])
 
 
 def format_summary(result: PreprocessResult) -> str:
@@ -215,7 +315,7 @@ def format_summary(result: PreprocessResult) -> str:
     parts.append(
         format_kv(
             [
-                ("dataset", str(result.out)),
+                ("dataset", result.store_url or str(result.out)),
                 (
                     "groups",
                     f"{result.groups_total} ({result.groups_run} run now, {result.groups_reused} done before)",
@@ -277,7 +377,8 @@ def format_summary(result: PreprocessResult) -> str:
             "stale_inputs)"
         )
     if t["error_lines"]:
-        parts.append(
-            f"\nper-file problems: {result.out / 'errors.jsonl'} ({t['error_lines']} lines)"
+        where = (
+            f"{result.store_url}/{ERRORS_NAME}" if result.store_url else result.out / ERRORS_NAME
         )
+        parts.append(f"\nper-file problems: {where} ({t['error_lines']} lines)")
     return "\n".join(parts)

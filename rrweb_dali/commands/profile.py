@@ -11,8 +11,10 @@ from rrweb_dali.commands._args import (
     add_command,
     add_no_progress,
     non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
+    storage_option,
 )
 from rrweb_dali.commands._table import format_kv
 
@@ -30,10 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         examples=[
             "rrweb-dali profile data/ --out runs --batch-size 64 --max-length 4096 --seconds 30",
             "rrweb-dali profile data/ --out runs --packing 8192 --step-ms 20 --epochs 2",
+            "rrweb-dali profile s3://bucket/data --out runs --epochs 2 --cache-dir /local/cache "
+            "--storage-option endpoint_url=http://127.0.0.1:9000",
         ],
     )
     p.add_argument(
-        "shards", nargs="+", help="preprocessed dataset directories (with manifest.json)"
+        "shards",
+        nargs="+",
+        help="preprocessed dataset directories (with manifest.json), or s3://bucket/prefix URLs",
     )
     p.add_argument("--out", required=True, help="runs directory; one folder per run goes in it")
     p.add_argument(
@@ -95,13 +101,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--py-workers", type=positive_int, default=2, help="worker processes with --parallel"
     )
+    store = p.add_argument_group("object store (s3:// datasets)")
+    store.add_argument(
+        "--storage-option",
+        type=storage_option,
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="an fsspec/s3fs option, repeatable (endpoint_url=http://..., anon=true; values that "
+        "read as JSON are parsed); default: none, the standard AWS variables apply",
+    )
+    store.add_argument(
+        "--cache-dir",
+        default=None,
+        help="the node's shard cache, shared by its ranks (default: ~/.cache/rrweb-dali/shards)",
+    )
+    store.add_argument(
+        "--cache-bytes",
+        type=positive_int,
+        default=None,
+        help="most bytes of shards the cache holds (default: 64 GiB)",
+    )
+    store.add_argument(
+        "--fetch-ahead",
+        type=non_negative_int,
+        default=4,
+        help="shards downloaded ahead of the ones in use, in the epoch's order",
+    )
+    store.add_argument(
+        "--fetch-threads", type=positive_int, default=4, help="background download threads"
+    )
     add_no_progress(p)
     p.set_defaults(func=run)
 
 
 def check_paths(shards: list[str], out: str) -> None:
-    """Refuse before the loader starts: inputs that are not datasets, an output that is a file."""
+    """Refuse before the loader starts: inputs that are not datasets, an output that is a file.
+    An ``s3://`` URL is checked for its form only; the loader reads its manifest (and says
+    clearly when there is none)."""
+    from rrweb_dali.store.location import check_url, is_remote
+
     for root in shards:
+        if is_remote(root):
+            try:
+                check_url(root)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            continue
         if not (Path(root) / "manifest.json").is_file():
             what = "does not exist" if not Path(root).exists() else "has no manifest.json"
             raise UsageError(
@@ -112,8 +158,41 @@ def check_paths(shards: list[str], out: str) -> None:
         raise UsageError(f"--out {out} is a file; give a runs directory (made if missing)")
 
 
+def store_options(args: argparse.Namespace) -> dict:
+    """The ``make_loader`` keywords of the object-store options; refused for local datasets,
+    where they would do nothing (a silently ignored ``--cache-dir`` misleads)."""
+    from rrweb_dali.store.location import is_remote
+
+    given = [
+        name
+        for name, value in (
+            ("--storage-option", args.storage_option),
+            ("--cache-dir", args.cache_dir),
+            ("--cache-bytes", args.cache_bytes),
+        )
+        if value is not None
+    ]
+    if not any(is_remote(s) for s in args.shards):
+        if given:
+            raise UsageError(f"{', '.join(given)} apply to s3:// datasets; these are local")
+        return {}
+    options: dict = {}
+    for key, value in args.storage_option or []:
+        if key in options:
+            raise UsageError(f"--storage-option {key} given twice")
+        options[key] = value
+    return {
+        "storage_options": options,
+        "cache_dir": args.cache_dir,
+        "cache_bytes": args.cache_bytes,
+        "fetch_ahead": args.fetch_ahead,
+        "fetch_threads": args.fetch_threads,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     check_paths(args.shards, args.out)
+    remote = store_options(args)
     from tqdm import tqdm
 
     from rrweb_dali.loader.make import resolve_device
@@ -140,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
             "num_threads": args.num_threads,
             "parallel": args.parallel,
             "py_workers": args.py_workers,
+            **remote,
         },
     )
     timed = settings.seconds is not None
@@ -179,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
                 ("median samples/s", _fmt(summary.get("median", {}).get("samples_per_s"))),
                 ("padding efficiency", _fmt(rates.get("padding_efficiency"), 3)),
                 ("loop wait share", _fmt(rates.get("wait_share"), 3)),
+                *store_lines(summary.get("store")),
                 ("verdict", f"{summary.get('verdict') or 'n/a'}: {summary.get('verdict_reason')}"),
                 *[
                     (f"advice {i}", f"{a['option'] or 'none'}: {a['why']} -> {a['expected']}")
@@ -188,6 +269,29 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def store_lines(store: dict | None) -> list[tuple[str, str]]:
+    """The object store's figures of a run (none for local shards)."""
+    if not store:
+        return []
+    hits, misses = store.get("hits") or 0, store.get("misses") or 0
+    return [
+        (
+            "shards downloaded",
+            f"{store.get('downloads') or 0} ({_bytes(store.get('download_bytes'))})",
+        ),
+        ("download time", f"{_fmt(store.get('download_s'), 2)} s (summed over fetch threads)"),
+        ("download MiB/s", f"{_fmt(store.get('download_mib_per_s'))} per download"),
+        ("shard cache hits/misses", f"{hits}/{misses}"),
+        ("waits for shards", f"{_fmt(store.get('wait_s'), 2)} s"),
+    ]
+
+
+def _bytes(n: float | None) -> str:
+    if n is None:
+        return "n/a"
+    return f"{n / (1 << 20):,.1f} MiB" if n >= 1 << 20 else f"{n / 1024:,.1f} KiB"
 
 
 def _fmt(x: float | None, digits: int = 1) -> str:

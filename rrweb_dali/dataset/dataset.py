@@ -29,6 +29,7 @@ from rrweb_dali.dataset.table import SequenceTable
 from rrweb_dali.external_source.reader import ShardReader
 from rrweb_dali.external_source.selection import Selection, select_ids
 from rrweb_dali.shards.manifest import Manifest
+from rrweb_dali.store import StoreOptions, is_remote
 from rrweb_dali.tokenizer import Tokenizer
 
 #: What ``select`` may be: sequence ids (any integer array-like; kept sorted and unique), a
@@ -246,8 +247,15 @@ def open_dataset(
     min_sequence_tokens: int | None = None,
     max_sequence_tokens: int | None = None,
     source_glob: str | None = None,
+    storage_options: dict | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    cache_bytes: int | None = None,
 ) -> Dataset:
     """Open the dataset directory ``path`` (written by ``preprocess``) for random access.
+
+    ``path`` may be an ``s3://bucket/prefix`` URL (``storage_options``, ``cache_dir`` and
+    ``cache_bytes`` as in ``make_loader``): opening fetches the manifest and indexes, and each
+    shard's tokens are downloaded into the cache the first time a sequence of it is read.
 
     Cheap: it reads the manifest and memory-maps the shards, checking sizes and index offsets
     like the loader (``rrweb-dali verify`` checks the hashes). ``select`` keeps some sequences
@@ -260,7 +268,17 @@ def open_dataset(
     exactly the sequences a ``make_loader(path, split="val")`` epoch covers; with ``select`` too,
     the sequences both keep.
     """
-    reader = ShardReader(os.fspath(path))
+    path = path if is_remote(path) else os.fspath(path)
+    store = None
+    if is_remote(path):
+        store = StoreOptions(
+            storage_options=dict(storage_options or {}),
+            cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+            **({} if cache_bytes is None else {"cache_bytes": cache_bytes}),
+        )
+    elif storage_options is not None:
+        raise ValueError("storage_options apply to s3:// datasets; this path is local")
+    reader = ShardReader(path, store)
     dataset = Dataset(reader)
     selection = Selection(
         split=split,

@@ -239,6 +239,7 @@ class Loader:
                 p.close()
         self._passes = []
         self._runners.close()
+        self.reader.close()
 
     def __enter__(self) -> Loader:
         return self

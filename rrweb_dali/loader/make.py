@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import numbers
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from rrweb_dali.loader.distributed import local_device_id, rank_and_world
 from rrweb_dali.loader.loader import Loader
 from rrweb_dali.loader.options import OutputOptions, PipelineOptions
 from rrweb_dali.loader.workers import spawn_blocker
+from rrweb_dali.store import RemoteShard, RetryPolicy, StoreOptions, is_remote
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,11 @@ def make_loader(
     source_glob: str | None = None,
     weights: Sequence[float] | None = None,
     mixture: str = "repeat",
+    shard_window: int | None = None,
+    storage_options: dict | None = None,
+    fetch_ahead: int = 4,
+    fetch_threads: int = 4,
+    retry: RetryPolicy | None = None,
 ) -> Loader:
     """A loader over the dataset directories ``shards`` for this process's rank.
 
@@ -160,6 +167,18 @@ def make_loader(
     the smaller ones repeating) or ``"exhaust"`` (it ends when the first source runs out; nothing
     repeats). Each batch then has ``dataset`` (the source of each row, or segment when packing)
     and ``index`` numbers rows within that source.
+
+    Object stores (``shards="s3://bucket/prefix"``, or such URLs in the list; see
+    :mod:`rrweb_dali.store`): the client takes ``storage_options`` as fsspec does
+    (``{"endpoint_url": ...}``, ``key``/``secret``...), else the standard AWS variables. Shards
+    are kept in the node-local ``cache_dir`` (default ``~/.cache/rrweb-dali/shards``, shared by
+    the node's ranks: one download per shard) holding at most ``cache_bytes`` (default 64 GiB);
+    ``fetch_ahead`` shards past the ones in use are downloaded in the epoch's order by
+    ``fetch_threads`` threads, each checked against the manifest's SHA-256, failed downloads
+    tried again as ``retry`` says. Batches are those of the same dataset read locally.
+    ``shard_window=K`` shuffles within windows of ``K`` shards (in a seeded order) instead of the
+    whole dataset, so that an epoch needs about ``K`` shards at a time: what a cache smaller than
+    the dataset needs (a warning says so when it is smaller and the shuffle is global).
     """
     batch_size = _check_batch_size(batch_size)
     if (shards is None) == (raw is None):
@@ -173,9 +192,12 @@ def make_loader(
         max_sequence_tokens=max_sequence_tokens,
         source_glob=source_glob,
     )
-    if raw is not None and (not selection.selects_all or weights is not None):
+    if raw is not None and (
+        not selection.selects_all or weights is not None or shard_window is not None
+    ):
         raise ValueError(
-            "split, the sequence filters and weights apply to preprocessed shards, not raw files"
+            "split, the sequence filters, weights and shard_window apply to preprocessed shards, "
+            "not raw files"
         )
     device = resolve_device(device)
     plan = PlanOptions(
@@ -192,6 +214,7 @@ def make_loader(
         selection=None if selection.selects_all else selection,
         weights=None if weights is None else tuple(weights),
         mixture=mixture,
+        shard_window=shard_window,
     )
     if labels is None:
         labels = layout == "hf"  # Hugging Face models compute their loss when given labels
@@ -226,6 +249,18 @@ def make_loader(
         )
         parallel = False
     make_source, paths = BatchSource, shards
+    if shards is not None and _any_remote(shards):
+        store = StoreOptions(
+            storage_options=dict(storage_options or {}),
+            cache_dir=None if cache_dir is None else str(cache_dir),
+            fetch_ahead=fetch_ahead,
+            fetch_threads=fetch_threads,
+            **({} if cache_bytes is None else {"cache_bytes": cache_bytes}),
+            **({} if retry is None else {"retry": retry}),
+        )
+        make_source = functools.partial(BatchSource, store=store)
+    elif storage_options is not None:
+        raise ValueError("storage_options apply to s3:// datasets; these shards are local")
     if raw is not None:
         from rrweb_dali.external_source.raw import (
             DEFAULT_MEMORY_BYTES,
@@ -262,6 +297,8 @@ def make_loader(
             world_size,
             plan.last_batch,
         )
+    if loader.reader.remote:
+        _warn_if_thrashing(loader.reader, make_source.keywords["store"], plan)
     if plan.cap is None and packing is None:
         longest = max_tokens if raw is not None else _longest(loader.reader.lengths)
         if longest > LONG_ROW_WARNING:
@@ -272,6 +309,28 @@ def make_loader(
                 LONG_ROW_WARNING,
             )
     return loader
+
+
+def _warn_if_thrashing(reader, store: StoreOptions, plan: PlanOptions) -> None:
+    """A cache smaller than the remote shards under a global shuffle downloads shards again and
+    again (every batch reads from nearly every shard): say so, and what to pass."""
+    remote_bytes = sum(s.info.bin_bytes for s in reader.shards if isinstance(s, RemoteShard))
+    if plan.shuffle and plan.shard_window is None and remote_bytes > store.cache_bytes:
+        largest = max(s.info.bin_bytes for s in reader.shards if isinstance(s, RemoteShard))
+        fits = max(1, store.cache_bytes // largest)
+        logger.warning(
+            "the shard cache (%d bytes) is smaller than the remote shards (%d bytes) and the "
+            "shuffle is global: every batch reads from nearly every shard, so shards are fetched "
+            "again and again; pass shard_window= (e.g. %d) to shuffle within windows of shards",
+            store.cache_bytes,
+            remote_bytes,
+            max(1, (fits - store.fetch_ahead) // 2),
+        )
+
+
+def _any_remote(shards: object) -> bool:
+    paths = shards if isinstance(shards, (list, tuple)) else [shards]
+    return any(is_remote(p) for p in paths)
 
 
 def _longest(lengths) -> int:

@@ -132,11 +132,14 @@ def run_with_progress(
     tasks: list[GroupTask],
     group_bytes: dict[int, int],
     progress: bool,
+    on_record: Callable[[dict], None] | None = None,
 ) -> tuple[int, int]:
     """Run ``tasks`` on ``executor``, logging each unexpected per-file error with its traceback
     and showing a progress bar on stderr (bytes, MB/s, ETA; files, tokens/s, errors so far). A
-    group whose worker dies is recovered (:mod:`~rrweb_dali.preprocess.crash`). Returns (files,
-    tokens) processed."""
+    group whose worker dies is recovered (:mod:`~rrweb_dali.preprocess.crash`). ``on_record``
+    gets each group's done record as the group finishes (its shards and done record are then on
+    disk), in this process: what lets ``preprocess --out s3://`` upload shards during the run.
+    Returns (files, tokens) processed."""
     bytes_total = sum(group_bytes.values())
     files_total = sum(len(t.files) for t in tasks)
     files = tokens = errors = 0
@@ -173,4 +176,6 @@ def run_with_progress(
                 refresh=False,
             )
             bar.update(group_bytes[rec["group"]])
+            if on_record is not None:
+                on_record(rec)
     return files, tokens

@@ -66,6 +66,10 @@ again: its shards keep the version read first, a warning is logged and the manif
 rewriting an old group's shards or holding two versions of one file; to take the new version,
 preprocess into a new directory. Files that disappeared are reported the same way
 (``inputs_missing``); their sessions stay in the dataset.
+
+An ``out`` that is an object-store URL (``s3://bucket/prefix``) is preprocessed into a local
+staging directory by this same function and uploaded shard by shard, the manifest last:
+:mod:`rrweb_dali.preprocess.publish`, fed by ``on_shard``.
 """
 
 from __future__ import annotations
@@ -76,9 +80,10 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rrweb_dali.ingest import ReadLimits
 from rrweb_dali.ingest.discover import STATE_DIR, InputFile, discover
@@ -103,8 +108,12 @@ from rrweb_dali.shards.manifest import (
     name_os_error,
     write_manifest,
 )
+from rrweb_dali.store.location import is_remote
 from rrweb_dali.tokenizer import Tokenizer
 from rrweb_dali.tokenizer.windows import POLICIES
+
+if TYPE_CHECKING:
+    from rrweb_dali.store.options import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +173,11 @@ class PreprocessOptions:
 
 @dataclass
 class PreprocessResult:
-    """What a run did (for the CLI's summary); the dataset itself is described by ``manifest``."""
+    """What a run did (for the CLI's summary); the dataset itself is described by ``manifest``.
+
+    For an object-store run, ``store_url`` is the dataset's URL, ``uploaded_bytes`` what this run
+    uploaded, and ``out`` the local staging directory (removed after success unless one was
+    given)."""
 
     out: Path
     manifest: Manifest
@@ -176,6 +189,8 @@ class PreprocessResult:
     tokens_run: int
     seconds: float
     stale_inputs: dict = field(default_factory=dict)
+    store_url: str | None = None
+    uploaded_bytes: int = 0
 
     @property
     def totals(self) -> dict:
@@ -215,6 +230,20 @@ def _write_errors_and_totals(out: Path, plan: Plan) -> tuple[dict, list[ShardInf
     return totals, shards
 
 
+def _shards_of(out: Path, group_ids: list[int]) -> list[ShardInfo]:
+    """The shards of finished groups, from their done records."""
+    shards: list[ShardInfo] = []
+    for gid in group_ids:
+        record = json.loads(done_record_path(out, gid).read_bytes())
+        shards.extend(ShardInfo.from_json(s) for s in record["shards"])
+    return shards
+
+
+def _each_shard(record: dict, on_shard: Callable[[ShardInfo], None]) -> None:
+    for s in record["shards"]:
+        on_shard(ShardInfo.from_json(s))
+
+
 def _stored_names(files: list[InputFile]) -> dict[str, InputFile]:
     """The inputs by stored name (:func:`~rrweb_dali.ingest.names.portable_name`), each with its
     ``relpath`` replaced by that name: everything after discovery knows a file by it, and only
@@ -252,6 +281,10 @@ def preprocess(
     ray_address: str | None = None,
     progress: bool = False,
     worker_memory: int | None = None,
+    on_shard: Callable[[ShardInfo], None] | None = None,
+    staging: str | os.PathLike | None = None,
+    storage_options: dict[str, Any] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> PreprocessResult:
     """Preprocess ``sources`` into the dataset directory ``out`` (created, resumed or extended).
 
@@ -261,7 +294,36 @@ def preprocess(
     ``MemoryError``, or ``worker_crashed``) instead of the machine running out of memory; it runs
     every group in a worker process, even with ``workers=1``. Raises
     :class:`~.plan.PlanMismatch` when ``out`` was made with other options.
+
+    ``on_shard(info)`` is called in this process once for every shard of the finished dataset,
+    each as soon as it is complete on disk: first those of the groups an earlier run finished,
+    then each new group's as that group ends (before ``errors.jsonl`` and the manifest are
+    written). An exception it raises stops the run (the finished groups are kept).
+
+    ``out`` may be ``s3://bucket/prefix``: see :func:`rrweb_dali.preprocess.publish.publish` for
+    ``staging``, ``storage_options`` and ``retry``, which only apply then.
     """
+    if is_remote(out):
+        from rrweb_dali.preprocess.publish import publish  # which runs this function locally
+
+        return publish(
+            sources,
+            str(out),
+            options,
+            staging=staging,
+            storage_options=storage_options,
+            retry=retry,
+            workers=workers,
+            executor=executor,
+            ray_address=ray_address,
+            progress=progress,
+            worker_memory=worker_memory,
+        )
+    if staging is not None or storage_options is not None or retry is not None:
+        raise ValueError(
+            "staging, storage_options and retry apply to an object-store out (s3://...) only, "
+            f"not to {out}"
+        )
     options = options or PreprocessOptions()
     options.validate()
     started = time.perf_counter()
@@ -297,6 +359,9 @@ def preprocess(
             write_plan(out, plan)
         finished, stale = scan_finished(out, plan, found)
         remove_leftovers(out, finished)
+        if on_shard is not None:
+            for info in _shards_of(out, sorted(finished)):
+                on_shard(info)
         task_options = TaskOptions(
             options.max_tokens,
             options.overflow,
@@ -326,7 +391,13 @@ def preprocess(
         )
         group_bytes = {g.group_id: g.bytes for g in pending}
         runner = make_executor(executor, workers, ray_address, worker_memory)
-        files_run, tokens_run = run_with_progress(runner, tasks, group_bytes, progress)
+        files_run, tokens_run = run_with_progress(
+            runner,
+            tasks,
+            group_bytes,
+            progress,
+            None if on_shard is None else lambda rec: _each_shard(rec, on_shard),
+        )
         totals, shards = _write_errors_and_totals(out, plan)
         totals["inputs_changed"] = len(stale["changed"])
         totals["inputs_missing"] = len(stale["missing"])

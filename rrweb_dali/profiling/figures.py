@@ -12,15 +12,23 @@ sampling interval. A run too short to have a window uses the whole run and says 
 Stage times are work summed wherever it ran (DALI threads, worker processes), so per batch they
 may exceed the wall time per batch when the work runs in parallel; the loop's wait and its own
 time (the step) are wall time and add up to the wall time per batch.
+
+A dataset in an object store adds the *shard waits*: seconds the batch source blocked until a
+shard it needed was downloaded (not part of its gather time), and :func:`store_totals` /
+``figures["store"]``: downloads, their bytes and seconds, hits and misses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rrweb_dali.profiling.runfiles import STORE_CACHE_KIND, STORE_FIELDS
+
+MIB = 1024 * 1024
 # What goes into "where the time goes", in pipeline order: (key, label, measured where).
 PARTS = (
     ("gather", "source gather", "all modes"),
+    ("shard_wait", "waiting for shard downloads", "s3:// datasets"),
     ("tokenize", "tokenizing", "raw mode"),
     ("cache_read", "cache reads", "raw mode"),
     ("dali", "DALI (copy, cast)", "never: inside the DALI graph, not timed on its own"),
@@ -30,7 +38,11 @@ PARTS = (
 )
 PART_LABELS = {k: label for k, label, _ in PARTS}
 # Parts that are work of the loader (summed over threads and workers) vs wall time of the loop.
-WORK_PARTS = ("gather", "tokenize", "cache_read", "dali", "pad")
+WORK_PARTS = ("gather", "shard_wait", "tokenize", "cache_read", "dali", "pad")
+# Parts only a run over an object store has: a local run does not list them as unmeasured.
+STORE_PARTS = ("shard_wait",)
+# The store counters whose differences make a window's store figures.
+STORE_COUNTERS = ("hits", "misses", *STORE_FIELDS)
 LOOP_PARTS = ("wait", "step")
 
 
@@ -67,6 +79,42 @@ def _cache_time(rec: dict, key: str) -> float | None:
     return _f(cache.get(key)) if isinstance(cache, dict) else None
 
 
+def store_cache(rec: dict | None) -> dict | None:
+    """A sample's ``cache`` object when it is an object store's (``"kind": "store"``)."""
+    cache = (rec or {}).get("cache")
+    return cache if isinstance(cache, dict) and cache.get("kind") == STORE_CACHE_KIND else None
+
+
+def store_window(start: dict | None, end: dict, loop_wait_s: float | None = None) -> dict | None:
+    """The store's counters over a window (a start without a store cache counts from zero),
+    with the download rate (MiB over the downloads' summed seconds: what one download stream
+    achieved), the hit rate of shard uses and the shard waits' share of the loop's wait; None
+    when ``end`` has no store cache."""
+    s1 = store_cache(end)
+    if s1 is None:
+        return None
+    s0 = store_cache(start) or {}
+    out: dict = {}
+    for k in STORE_COUNTERS:
+        d = _delta(s1.get(k, 0), s0.get(k, 0))
+        out[k] = None if d is None else (d if k.endswith("_s") else round(d))
+    uses = (out["hits"] or 0) + (out["misses"] or 0)
+    out["download_mib"] = None if out["download_bytes"] is None else out["download_bytes"] / MIB
+    out["download_mib_per_s"] = _div(out["download_mib"], out["download_s"])
+    out["hit_rate"] = _div(out["hits"], float(uses))
+    out["wait_share_of_loop_wait"] = _div(out["wait_s"], loop_wait_s)
+    return out
+
+
+def store_totals(samples: Sequence[dict]) -> dict | None:
+    """The whole run's store figures (:func:`store_window` from zero to the last sample with a
+    store cache), or None for a run that reads local shards."""
+    last = next((r for r in reversed(samples) if store_cache(r) is not None), None)
+    if last is None:
+        return None
+    return store_window(None, last, _f(last.get("loop_wait_s")))
+
+
 def window_figures(start: dict, end: dict) -> dict:
     """Counter differences and rates between two samples (see the module doc)."""
     dt = _delta(end.get("t"), start.get("t"))
@@ -95,8 +143,10 @@ def window_figures(start: dict, end: dict) -> dict:
     if read is not None and (tok is not None or cached is not None):
         gather = max(0.0, read - (tok or 0.0) - (cached or 0.0))  # raw mode: read includes both
     wait = out["loop_wait_s"]
+    store = store_window(start, end, wait)
     parts = {
         "gather": gather,
+        "shard_wait": None if store is None else store["wait_s"],
         "tokenize": tok,
         "cache_read": cached,
         "dali": None,
@@ -110,6 +160,7 @@ def window_figures(start: dict, end: dict) -> dict:
     out["ms_per_batch"] = ms
     out["wall_ms_per_batch"] = None if _div(dt, batches) is None else 1000 * dt / batches
     out["cache"] = cache
+    out["store"] = store
     return out
 
 
@@ -135,8 +186,9 @@ def warmup_figures(samples: Sequence[dict]) -> dict | None:
 
 
 def epoch_figures(epochs: Sequence[dict]) -> dict:
-    """Cold and warm epochs (raw mode's cache) apart: for each kind the epochs, seconds, rows and
-    rows/s; epochs of unknown kind (no cache) are "all"."""
+    """Cold and warm epochs (raw mode's cache, or an object store's) apart: for each kind the
+    epochs, seconds, rows and rows/s, and over a store the shards downloaded and their bytes;
+    epochs of unknown kind (no cache) are "all"."""
     out: dict = {}
     for ep in epochs:
         kind = ep.get("kind") or "all"
@@ -145,6 +197,10 @@ def epoch_figures(epochs: Sequence[dict]) -> dict:
         agg["seconds"] += float(ep.get("seconds") or 0.0)
         agg["rows"] += int(ep.get("rows") or 0)
         agg["tokens"] += int(ep.get("tokens") or 0)
+        store = ep.get("store")
+        if isinstance(store, dict):
+            for key in ("downloads", "download_bytes"):
+                agg[key] = agg.get(key, 0) + int(store.get(key) or 0)
     for agg in out.values():
         agg["samples_per_s"] = _div(float(agg["rows"]), agg["seconds"])
         agg["tokens_per_s"] = _div(float(agg["tokens"]), agg["seconds"])

@@ -54,7 +54,9 @@ def loader_stages(stats: dict) -> dict[str, float | None]:
 
 
 def loader_cache(loader) -> dict | None:
-    """``loader.cache_stats()`` when the loader has a cache (hits, misses, evictions, bytes)."""
+    """``loader.cache_stats()`` when the loader has a cache: hits, misses, evictions, bytes; for
+    an ``s3://`` dataset (``"kind": "store"``) also the downloads, their bytes and seconds and
+    the seconds the source waited for shards (see :data:`~.runfiles.STORE_FIELDS`)."""
     fn = getattr(loader, "cache_stats", None)
     if fn is None:
         return None
@@ -94,11 +96,25 @@ def shared_run_id(name: str, world_size: int) -> str | None:
     return f"{safe_name(name)}-{safe_name(job)[:12]}"
 
 
-def _pass_kind(misses: int | None, hits: int | None) -> str | None:
-    """A pass over raw files was "cold" when its cache missed, "warm" when it only hit."""
+def _pass_kind(misses: int | None, hits: int | None, downloads: int | None = None) -> str | None:
+    """A pass was "cold" when its cache missed (raw files tokenized, or shards downloaded from
+    the store), "warm" when it only hit."""
     if misses is None:
         return None
-    return "cold" if misses > 0 else ("warm" if (hits or 0) > 0 else None)
+    if misses > 0 or (downloads or 0) > 0:
+        return "cold"
+    return "warm" if (hits or 0) > 0 else None
+
+
+# The store counters a pass's record carries (its differences over the pass), for s3:// data.
+PASS_STORE_FIELDS = ("hits", "misses", "downloads", "download_bytes", "download_s", "wait_s")
+
+
+def _sub(a, b) -> int | float | None:
+    if a is None or b is None:
+        return None
+    out = a - b
+    return round(out, 6) if isinstance(out, float) else out
 
 
 class LoaderProfiler:
@@ -131,7 +147,7 @@ class LoaderProfiler:
     def _counts(self) -> dict:
         stats = self.loader.stats()
         cache = loader_cache(self.loader) or {}
-        return {
+        out = {
             "t": self.writer.elapsed(),
             "epoch": stats.get("epoch"),
             **{k: stats.get(k) for k in ("batches", "rows", "tokens")},
@@ -139,6 +155,9 @@ class LoaderProfiler:
             "misses": cache.get("misses"),
             "hits": cache.get("hits"),
         }
+        if cache.get("kind") == "store":
+            out["store"] = {k: cache.get(k) for k in PASS_STORE_FIELDS}
+        return out
 
     def pass_started(self) -> None:
         """Called by the loop's thread as a pass begins."""
@@ -164,8 +183,12 @@ class LoaderProfiler:
             "tokens": d("tokens"),
             "wait_s": None if d("wait_s") is None else round(d("wait_s"), 6),
             "complete": complete,
-            "kind": _pass_kind(d("misses"), d("hits")),
         }
+        store = None
+        if "store" in start and "store" in end:
+            store = {k: _sub(end["store"].get(k), start["store"].get(k)) for k in PASS_STORE_FIELDS}
+            rec["store"] = store
+        rec["kind"] = _pass_kind(d("misses"), d("hits"), (store or {}).get("downloads"))
         if not rec["batches"]:
             return  # a pass that yielded nothing (a peek, an empty epoch) says nothing
         with self._passes_lock:
@@ -291,11 +314,12 @@ def profile(
     if run_id is None:
         run_id = shared_run_id(name, world)
     description = describe_loader(loader)
+    manifests = getattr(getattr(loader, "reader", None), "manifests", None)
     full_meta = {
         "kind": "train",
         **system.environment_meta(),
         "loader": description,
-        "dataset": loader_dataset(description),
+        "dataset": loader_dataset(description, manifests),
         "stage_notes": LOADER_STAGE_NOTES,
         "interval_s": interval_s,
         **(meta or {}),

@@ -23,9 +23,18 @@ optional ``cache`` object (:data:`CACHE_FIELDS`), absent for loaders without a c
 ``passes``: the passes over the data (epochs) that ended since the previous sample, with their
 seconds, rows and cache kind ("cold": the cache missed; "warm"), absent when none ended.
 
+For a dataset in an object store (``s3://``) the ``cache`` object has ``"kind": "store"`` and
+the cumulative :data:`STORE_FIELDS` besides :data:`CACHE_FIELDS` (``bytes`` is then the bytes
+downloaded): ``downloads`` (shards this loader downloaded), ``download_bytes``, ``download_s``
+(seconds of the downloads, summed over the fetch threads), ``wait_s`` (seconds the batch source
+waited for shards that were not local yet, summed over its processes), ``shared`` (downloads of
+another process of the node that it waited for) and ``epochs`` (per epoch: hits, misses,
+downloads, kind). Its passes carry ``store``: the differences of those counters over the pass.
+
 The summary adds the verdict (:mod:`rrweb_dali.profiling.verdict`): ``verdict``,
 ``verdict_reason``, ``advice``, and the figures they rest on (``steady``, ``warmup``,
-``epoch_kinds``), plus every pass in ``epochs``.
+``epoch_kinds``, and for an object store ``store``: the whole run's downloads), plus every pass
+in ``epochs``.
 """
 
 from __future__ import annotations
@@ -68,6 +77,9 @@ MEMORY_FIELDS = (
     "shm_bytes",
 )
 CACHE_FIELDS = ("hits", "misses", "evictions", "bytes")
+# Besides CACHE_FIELDS in the cache object of an s3:// dataset ("kind": "store").
+STORE_CACHE_KIND = "store"
+STORE_FIELDS = ("downloads", "download_bytes", "download_s", "wait_s", "shared")
 SAMPLE_FIELDS = ("t", "wall", "rank", *COUNTERS, *RATE_FIELDS, *MEMORY_FIELDS, "loop_wait_s")
 STATUSES = ("running", "finished", "failed", "interrupted")
 

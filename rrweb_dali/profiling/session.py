@@ -9,6 +9,7 @@ not compete with the loader for CPU time and a busy loop here would.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,36 @@ class ProfileSettings:
     @property
     def run_name(self) -> str:
         return self.name or f"dali-{self.device}-b{self.batch_size}"
+
+
+# Keys of storage options whose values are credentials: meta.json says they were given, never
+# what they are (run folders get shared; a report carries meta.json's settings).
+SECRET_KEY = re.compile(r"key|secret|token|password|credential|session", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def redact_options(options: object) -> object:
+    """``options`` with the values of credential-like keys (at any depth) replaced by
+    :data:`REDACTED`; ``endpoint_url`` and the like are kept, they tell runs apart."""
+    if isinstance(options, dict):
+        return {
+            k: REDACTED if SECRET_KEY.search(str(k)) else redact_options(v)
+            for k, v in options.items()
+        }
+    if isinstance(options, (list, tuple)):
+        return [redact_options(v) for v in options]
+    return options
+
+
+def settings_meta(settings: ProfileSettings) -> dict:
+    """``settings`` for ``meta.json``, the storage options' credentials redacted."""
+    out = {**asdict(settings), "shards": [str(s) for s in settings.shards]}
+    if "storage_options" in out["loader_options"]:
+        out["loader_options"] = {
+            **out["loader_options"],
+            "storage_options": redact_options(out["loader_options"]["storage_options"]),
+        }
+    return out
 
 
 class SleepStep:
@@ -138,7 +169,7 @@ def run_profile(settings: ProfileSettings, on_progress: Progress | None = None) 
     step = make_step(gpu, settings.step_ms)
     meta = {
         "kind": "profile",
-        "settings": {**asdict(settings), "shards": [str(s) for s in settings.shards]},
+        "settings": settings_meta(settings),
         "step": step.describe(),
     }
     with (

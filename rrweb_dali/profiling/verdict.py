@@ -23,18 +23,21 @@ figure) and what to expect. In order:
 
 1. ``rrweb-dali warm`` -- raw mode, the cold epochs (the cache missed) took at least
    :data:`COLD_DOMINATES` of the epochs' time and the run is not compute-bound.
-2. ``py_workers`` -- raw mode, input-bound, tokenizing is at least :data:`TOKENIZE_DOMINATES` of
+2. ``fetch_ahead`` (and ``fetch_threads``, or a cache that holds the dataset) -- an ``s3://``
+   dataset, input-bound, and the batch source's waits for shard downloads are at least
+   :data:`SHARD_WAIT_DOMINATES` of the loop's wait.
+3. ``py_workers`` -- raw mode, input-bound, tokenizing is at least :data:`TOKENIZE_DOMINATES` of
    the source's time and fewer workers run than the host has CPUs (or ``parallel`` is off).
-3. ``max_length`` -- input-bound and rows average more than :data:`LONG_ROW` padded tokens with no
+4. ``max_length`` -- input-bound and rows average more than :data:`LONG_ROW` padded tokens with no
    cap (or a cap above it).
-4. ``batches_per_call`` / ``prefetch`` -- input-bound and the timed stages explain less than
+5. ``batches_per_call`` / ``prefetch`` -- input-bound and the timed stages explain less than
    :data:`FIXED_COST_SHARE` of the wall time per batch (the rest is the fixed cost of a DALI
    iteration): ``batches_per_call`` while a DALI iteration holds fewer than :data:`ROWS_PER_CALL`
    rows, else ``prefetch``.
-5. ``bucketing`` -- padding efficiency under :data:`LOW_PADDING` (padded mode, bucketing off;
+6. ``bucketing`` -- padding efficiency under :data:`LOW_PADDING` (padded mode, bucketing off;
    with bucketing on already, ``packing``). Padding costs the model too, so this fires whatever
    the verdict.
-6. ``parallel`` -- input-bound, on shards, the source gather is most of the time per batch and
+7. ``parallel`` -- input-bound, on shards, the source gather is most of the time per batch and
    runs in the training process.
 
 A compute-bound run with nothing to fix gets one item with ``option`` None: keep the loader.
@@ -45,7 +48,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rrweb_dali.external_source.options import ROWS_PER_CALL
-from rrweb_dali.profiling.figures import epoch_figures, steady_figures, warmup_figures
+from rrweb_dali.profiling.figures import (
+    epoch_figures,
+    steady_figures,
+    store_totals,
+    warmup_figures,
+)
 
 INPUT_BOUND = 0.20
 COMPUTE_BOUND = 0.05
@@ -56,6 +64,9 @@ LONG_ROW = 4096
 SUGGESTED_MAX_LENGTH = 2048
 FIXED_COST_SHARE = 0.5
 LOW_PADDING = 0.8
+SHARD_WAIT_DOMINATES = 0.5
+DEFAULT_FETCH_AHEAD = 4  # make_loader's defaults, for runs whose meta.json does not say
+DEFAULT_FETCH_THREADS = 4
 
 
 def loader_options(meta: dict) -> dict:
@@ -66,6 +77,12 @@ def loader_options(meta: dict) -> dict:
     pipe = loader.get("pipeline") or {}
     source = loader.get("source") or {}
     transport = loader.get("transport") or {}
+    # Fetching from an object store: the loader's own description when it gives it, else what
+    # `rrweb-dali profile` was asked for.
+    store = source.get("store") if isinstance(source.get("store"), dict) else {}
+    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    asked = settings.get("loader_options")
+    asked = asked if isinstance(asked, dict) else {}
     return {
         "source": source.get("kind"),
         "batch_size": plan.get("batch_size"),
@@ -79,6 +96,8 @@ def loader_options(meta: dict) -> dict:
         "py_workers": pipe.get("py_workers"),
         "cache_dir": source.get("cache_dir"),
         "cpus": (meta.get("host") or {}).get("cpu_count"),
+        "fetch_ahead": store.get("fetch_ahead", asked.get("fetch_ahead")),
+        "fetch_threads": store.get("fetch_threads", asked.get("fetch_threads")),
     }
 
 
@@ -101,10 +120,10 @@ def _item(option: str | None, why: str, expected: str) -> dict:
     return {"option": option, "why": why, "expected": expected}
 
 
-def _cold_warm(verdict: str, epochs: dict, opts: dict) -> dict | None:
+def _cold_warm(verdict: str, epochs: dict, opts: dict, fig: dict) -> dict | None:
     cold, warm = epochs.get("cold"), epochs.get("warm")
-    if cold is None or verdict == "compute-bound":
-        return None
+    if cold is None or verdict == "compute-bound" or fig.get("store") is not None:
+        return None  # an object store's cold epochs are downloads: see _shard_waits
     total = cold["seconds"] + (warm["seconds"] if warm else 0.0)
     if total <= 0 or cold["seconds"] / total < COLD_DOMINATES:
         return None
@@ -122,6 +141,43 @@ def _cold_warm(verdict: str, epochs: dict, opts: dict) -> dict | None:
         expected = "the first epoch reads the cache instead of tokenizing (later epochs too)"
     option = "rrweb-dali warm" if opts.get("cache_dir") else "rrweb-dali warm (with cache_dir)"
     return _item(option, why + "; run `rrweb-dali warm` on the sources before training", expected)
+
+
+def _shard_waits(verdict: str, fig: dict, epochs: dict, opts: dict) -> dict | None:
+    store, loop_wait = fig.get("store"), fig.get("loop_wait_s")
+    if verdict != "input-bound" or store is None or not loop_wait or not store.get("wait_s"):
+        return None
+    share = min(1.0, store["wait_s"] / loop_wait)
+    if share < SHARD_WAIT_DOMINATES:
+        return None
+    uses = (store.get("hits") or 0) + (store.get("misses") or 0)
+    why = (
+        f"the batch source waited {store['wait_s']:.2f} s for shard downloads, {_pct(share)} of "
+        f"the loop's {loop_wait:.2f} s of waiting"
+    )
+    if uses:
+        why += f"; {store.get('misses') or 0} of {uses} shard uses were not local yet"
+    if store.get("download_mib_per_s"):
+        why += f"; downloads ran at {store['download_mib_per_s']:,.1f} MiB/s each"
+    ahead, threads = opts.get("fetch_ahead"), opts.get("fetch_threads")
+    more_ahead = max(DEFAULT_FETCH_AHEAD, 2 * (DEFAULT_FETCH_AHEAD if ahead is None else ahead))
+    more_threads = 2 * (DEFAULT_FETCH_THREADS if threads is None else threads)
+    expected = (
+        f"fetch_ahead={more_ahead}, fetch_threads={more_threads}: more shards downloading, "
+        "further ahead, so a batch finds its shard local (as far as the store's bandwidth allows)"
+    )
+    warm = epochs.get("warm")
+    if warm and warm.get("samples_per_s"):
+        expected += (
+            f"; a cache_dir that holds the dataset, kept between runs, serves every epoch at "
+            f"the cached rate seen here, {warm['samples_per_s']:,.0f} samples/s"
+        )
+    else:
+        expected += (
+            "; a cache_dir that holds the dataset, filled once (one epoch, or an earlier run), "
+            "serves later epochs from the node's disk"
+        )
+    return _item("fetch_ahead", why, expected)
 
 
 def _tokenizing(verdict: str, fig: dict, opts: dict) -> dict | None:
@@ -223,7 +279,8 @@ def _parallel(verdict: str, fig: dict, opts: dict) -> dict | None:
 
 def assess(meta: dict, samples: Sequence[dict], summary: dict | None = None) -> dict:
     """``verdict``, ``verdict_reason``, ``advice``, and the figures they rest on (``steady``,
-    ``warmup``, ``epoch_kinds``), from one rank's run files (see the module doc)."""
+    ``warmup``, ``epoch_kinds``, ``store``: None for local shards), from one rank's run files
+    (see the module doc)."""
     summary = summary or {}
     fig = steady_figures(samples)
     epochs = epoch_figures(summary.get("epochs") or [])
@@ -231,6 +288,7 @@ def assess(meta: dict, samples: Sequence[dict], summary: dict | None = None) -> 
         "steady": fig,
         "warmup": warmup_figures(samples),
         "epoch_kinds": epochs,
+        "store": store_totals(samples),
         "verdict": None,
         "verdict_reason": "too few samples for a verdict",
         "advice": [],
@@ -248,7 +306,8 @@ def assess(meta: dict, samples: Sequence[dict], summary: dict | None = None) -> 
     )
     opts = loader_options(meta)
     rules = (
-        _cold_warm(verdict, epochs, opts),
+        _cold_warm(verdict, epochs, opts, fig),
+        _shard_waits(verdict, fig, epochs, opts),
         _tokenizing(verdict, fig, opts),
         _long_rows(verdict, fig, opts),
         _fixed_cost(verdict, fig, opts),

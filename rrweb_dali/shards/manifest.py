@@ -105,12 +105,22 @@ def read_manifest(root: str | Path) -> Manifest:
         obj = json.loads(path.read_bytes())
     except ValueError as exc:
         raise ShardFormatError(f"{path}: not valid JSON ({exc})") from None
-    manifest = Manifest.from_json(obj)
+    return check_manifest(Manifest.from_json(obj), path)
+
+
+def check_manifest(manifest: Manifest, where: str | Path) -> Manifest:
+    """``manifest``, unless its format version is not the one this library reads."""
     if manifest.format_version != FORMAT_VERSION:
         raise ShardFormatError(
-            f"{path}: format version {manifest.format_version}, this library reads {FORMAT_VERSION}"
+            f"{where}: format version {manifest.format_version}, this library reads {FORMAT_VERSION}"
         )
     return manifest
+
+
+def row_bound(manifest: Manifest) -> int | None:
+    """The longest row the dataset may hold (its ``max_tokens`` option), where it records one."""
+    value = manifest.options.get("max_tokens")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def shard_stem(root: str | Path, info: ShardInfo) -> Path:
@@ -145,9 +155,7 @@ def open_shards(root: str | Path, verify: bool = False) -> tuple[Manifest, list[
     """Open every shard of a dataset directory, checking sizes and index offsets (rows no longer
     than the manifest's ``max_tokens``, where it records one), and hashes when ``verify``."""
     manifest = read_manifest(root)
-    max_length = manifest.options.get("max_tokens")
-    if isinstance(max_length, bool) or not isinstance(max_length, int):
-        max_length = None
+    max_length = row_bound(manifest)
     shards = []
     for info in manifest.shards:
         verify_shard(root, info, full=verify)

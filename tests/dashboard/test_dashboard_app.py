@@ -32,11 +32,14 @@ def write_run(
     wait: float,
     rss_mib: float,
     cache: bool = False,
+    store: bool = False,
     samples: int = 8,
     finish: bool = True,
 ) -> RunWriter:
     """A run with a sample every 0.5 s at ``rate`` rows/s (8 rows a batch, 50 tokens a row in 80
-    slots), loop wait share ``wait`` and constant RSS; optionally a cache at a 90% hit rate."""
+    slots), loop wait share ``wait`` and constant RSS; optionally a cache at a 90% hit rate, or
+    an object store's: one 4 MiB shard downloaded (0.5 s, a miss, 0.4 s of waiting) in each of
+    the first three intervals, then a hit in each of the next three."""
     w = RunWriter(runs, run_id, {"kind": "bench", "loader": {"rate": rate}}, run_id=run_id)
     for i in range(samples):
         t = 0.5 * i
@@ -64,6 +67,21 @@ def write_run(
         }
         if cache:
             rec["cache"] = {"hits": 9 * i, "misses": i, "evictions": i // 2, "bytes": 1000 * i}
+        if store:
+            shards = min(i, 3)
+            rec["cache"] = {
+                "kind": "store",
+                "hits": min(max(i - 3, 0), 3),
+                "misses": shards,
+                "evictions": 0,
+                "bytes": shards * 4 * MIB,
+                "downloads": shards,
+                "download_bytes": shards * 4 * MIB,
+                "download_s": 0.5 * shards,
+                "wait_s": 0.4 * shards,
+                "shared": 0,
+                "epochs": {"0": {"hits": 0, "misses": shards, "downloads": shards}},
+            }
         w.sample(rec)
     if finish:
         w.finish({"totals": {"rows": int(rate * 0.5 * (samples - 1))}})
@@ -376,6 +394,72 @@ def test_cold_and_warm_epochs_apart(tmp_path, monkeypatch):
     (table,) = [t.value for t in at.dataframe if "kind" in t.value.columns]
     got = {r.kind: (r.epochs, r.samples_per_s) for r in table.itertuples()}
     assert got == {"cold": (1, 100.0), "warm": (1, 3000.0)}
+
+
+STORE_TITLES = [
+    "downloaded",
+    "download time",
+    "MiB/s per download",
+    "waits for shards",
+    "shards downloaded",
+    "shard hits / misses",
+]
+
+
+def test_a_run_over_an_object_store_shows_its_downloads(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    write_run(runs, "s3", 100.0, wait=0.3, rss_mib=10, store=True)
+    write_run(runs, "local", 100.0, wait=0.3, rss_mib=10)
+    at = select(app(runs, monkeypatch), ["s3"])
+    assert not at.exception
+    # The cards: the run's seven, then the store's.
+    got = metrics(at)
+    assert [m[0] for m in got] == KPI_TITLES + STORE_TITLES
+    assert [m[1] for m in got[7:]] == [
+        "12.0 MiB",
+        "1.50 s",
+        "8.0",
+        "1.20 s",
+        "3",
+        "3 / 3",
+    ]
+    assert got[6] == ("cache hit rate", "50.0%", "")  # the shard cache's
+    assert any(m.value == "*object store* · `s3` (whole run)" for m in at.main.markdown)
+    # The downloads over time: the MiB climb in the first three intervals, 8 MiB/s each, then
+    # stay flat (the cache serves the shards).
+    (downloads,) = chart(at, "object store downloads")
+    mib = downloads[downloads.what == "downloaded (MiB)"].sort_values("t")
+    assert list(mib["value"]) == [0.0, 4.0, 8.0, 12.0, 12.0, 12.0, 12.0, 12.0]
+    rate = downloads[downloads.what == "download rate (MiB/s)"].sort_values("t")
+    assert list(rate["value"]) == [8.0, 8.0, 8.0, 0.0, 0.0, 0.0, 0.0]
+    # The hit rate chart is the shard cache's: misses, then hits, none where nothing was used.
+    (hits,) = [d for d in chart(at, "cache") if "cache_hit_rate" in d]
+    assert list(hits.sort_values("t")["cache_hit_rate"]) == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert any("shard cache" in c.value for c in at.caption)
+    # Where the time goes: the shard waits (0.8 s over the 37 steady batches) are a part.
+    (parts,) = chart(at, "where the time goes (steady state)")
+    waits = parts[parts.part == "waiting for shard downloads"]
+    assert list(waits["ms_per_batch"].round(6)) == [round(1000 * 0.8 / 37, 6)]
+    # They are most of the loop's wait (0.9 s) in an input-bound run: fetch further ahead.
+    advice = [m.value for m in at.main.markdown if m.value.startswith("1. ")]
+    assert advice[0].startswith("1. **`fetch_ahead`**: the batch source waited 0.80 s")
+    assert "fetch_ahead=8, fetch_threads=8" in advice[0]
+
+    # A run over local shards beside it: nothing of the store for it, and said so.
+    select(at, ["s3", "local"])
+    assert not at.exception
+    assert len(metrics(at)) == 7 + 6 + 7
+    (downloads,) = chart(at, "object store downloads")
+    assert set(downloads["series"]) == {"s3"}
+    assert any("`local`" in c.value and "read local shards" in c.value for c in at.caption)
+    # Local only: no store section, no empty chart, no store part listed as unmeasured.
+    select(at, ["local"])
+    assert not at.exception
+    assert "Object store" not in [h.value for h in at.main.subheader]
+    assert len(metrics(at)) == 7
+    titles = {json.loads(el.proto.spec).get("title") for el in at.get("vega_lite_chart")}
+    assert "object store downloads" not in titles
+    assert not any("shard" in c.value for c in at.caption)
 
 
 def test_bad_folders_are_findings_not_errors(tmp_path, monkeypatch):

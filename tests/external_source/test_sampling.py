@@ -128,3 +128,25 @@ def test_padded_width_and_efficiency():
     assert padding_efficiency(np.array([8, 8, 4, 4]), 2) == pytest.approx(24 / 32)
     assert padding_efficiency(np.array([8, 4]), 2) == pytest.approx(12 / 16)
     assert padding_efficiency(np.array([8, 4]), 2, pad_to=32) == pytest.approx(12 / 64)
+
+
+def test_shard_window_order_reads_a_window_of_shards_at_a_time():
+    from rrweb_dali.external_source.sampling import shard_window_order
+
+    shard_of = np.repeat(np.arange(10), [7, 3, 9, 1, 5, 8, 2, 6, 4, 5])
+    order = shard_window_order(shard_of, 10, 3, seed=1, epoch=0)
+    assert np.array_equal(np.sort(order), np.arange(shard_of.size))  # a permutation
+    shards = shard_of[order]
+    # Shards in order of first appearance, cut in threes, are the windows: along the epoch the
+    # window number never goes down (a window's shards never come back once it ends).
+    _, first = np.unique(shards, return_index=True)
+    appearance = np.argsort(np.argsort(first))  # shard -> its place in first-appearance order
+    window = appearance[shards] // 3
+    assert (np.diff(window) >= 0).all() and window[-1] == 3
+    # Within a window the units are shuffled, not left shard after shard.
+    in_first = shards[window == 0]
+    assert (np.diff(in_first) != 0).sum() > 2
+    assert np.array_equal(order, shard_window_order(shard_of, 10, 3, seed=1, epoch=0))
+    assert not np.array_equal(order, shard_window_order(shard_of, 10, 3, seed=1, epoch=1))
+    everything = shard_window_order(shard_of, 10, 10, seed=1, epoch=0)  # one window: all of it
+    assert (np.diff(shard_of[everything]) != 0).sum() > 10

@@ -7,7 +7,12 @@ import json
 
 import pytest
 
-from rrweb_dali.profiling.figures import epoch_figures, steady_figures, warmup_figures
+from rrweb_dali.profiling.figures import (
+    epoch_figures,
+    steady_figures,
+    store_totals,
+    warmup_figures,
+)
 from rrweb_dali.profiling.verdict import COMPUTE_BOUND, INPUT_BOUND, assess, classify
 
 
@@ -53,10 +58,13 @@ def samples(
     read_share: float = 0.1,
     pad_share: float = 0.05,
     tokenize_share: float | None = None,
+    shard_wait_share: float | None = None,
     warmup_s: float = 2.0,
 ) -> list[dict]:
     """Sample lines: nothing until ``warmup_s``, then a steady ``batches_per_s``; the loop waits
-    ``wait`` of the time; read and pad take these shares of the wall time per batch."""
+    ``wait`` of the time; read and pad take these shares of the wall time per batch. With
+    ``shard_wait_share`` the data come from an object store: one 8 MiB shard downloaded (in
+    0.5 s, a miss) every second, the source waiting that share of the time for them."""
     out = []
     for i in range(n):
         t = i * dt
@@ -81,6 +89,21 @@ def samples(
                 "hits": 0,
             }
             rec["stages"]["read"] += tokenize_share * steady
+        if shard_wait_share is not None:
+            shards = int(t)
+            rec["cache"] = {
+                "kind": "store",
+                "hits": 2 * shards,
+                "misses": shards,
+                "evictions": 0,
+                "bytes": shards << 23,
+                "downloads": shards,
+                "download_bytes": shards << 23,
+                "download_s": 0.5 * shards,
+                "wait_s": shard_wait_share * steady,
+                "shared": 0,
+                "epochs": {"0": {"hits": 2 * shards, "misses": shards, "downloads": shards}},
+            }
         out.append(rec)
     return out
 
@@ -186,6 +209,54 @@ def test_long_rows_advise_max_length():
     assert "max_length=2048" in out["advice"][0]["expected"]
     out = assess(loader_meta(max_length=2048), recs)
     assert "max_length" not in [a["option"] for a in out["advice"]]
+
+
+def test_store_figures_and_the_shard_waits_part():
+    recs = samples(wait=0.6, shard_wait_share=0.4)
+    fig = steady_figures(recs)
+    store = fig["store"]  # t 2 to 10: eight shards downloaded, 8 MiB each
+    assert store["downloads"] == 8 and store["download_mib"] == 64.0
+    assert store["download_s"] == 4.0 and store["download_mib_per_s"] == 16.0
+    assert (store["hits"], store["misses"]) == (16, 8) and store["hit_rate"] == pytest.approx(2 / 3)
+    assert store["wait_s"] == pytest.approx(3.2)
+    assert store["wait_share_of_loop_wait"] == pytest.approx(0.4 / 0.6)
+    assert fig["ms_per_batch"]["shard_wait"] == pytest.approx(4.0)  # 40% of 10 ms a batch
+    totals = store_totals(recs)  # the whole run, from zero
+    assert totals["downloads"] == 10 and totals["download_bytes"] == 10 << 23
+    assert totals["wait_s"] == pytest.approx(3.2)
+    # Local shards: no store anywhere, and the part is None (not zero).
+    local = steady_figures(samples(wait=0.6))
+    assert local["store"] is None and local["ms_per_batch"]["shard_wait"] is None
+    assert store_totals(samples(wait=0.6)) is None
+    assert assess(loader_meta(), samples(wait=0.6))["store"] is None
+
+
+def test_shard_waits_advise_fetching_further_ahead():
+    meta = loader_meta()
+    meta["settings"] = {"loader_options": {"fetch_ahead": 2, "fetch_threads": 3}}
+    recs = samples(wait=0.6, shard_wait_share=0.45)
+    out = assess(meta, recs)
+    assert out["verdict"] == "input-bound" and out["store"]["downloads"] == 10
+    first = out["advice"][0]
+    assert first["option"] == "fetch_ahead"
+    assert "3.60 s for shard downloads, 75% of the loop's 4.80 s" in first["why"]
+    assert "8 of 24 shard uses" in first["why"] and "16.0 MiB/s" in first["why"]
+    assert "fetch_ahead=4, fetch_threads=6" in first["expected"]
+    assert "filled once" in first["expected"]
+    # With cached epochs seen, the cached rate is the promise; a cold store epoch is never
+    # taken for raw mode's cold cache (no `rrweb-dali warm`).
+    epochs = [
+        {"epoch": 0, "seconds": 9.0, "rows": 900, "tokens": 9000, "kind": "cold"},
+        {"epoch": 1, "seconds": 0.5, "rows": 900, "tokens": 9000, "kind": "warm"},
+    ]
+    out = assess(loader_meta(), recs, {"epochs": epochs})
+    options = [a["option"] for a in out["advice"]]
+    assert options[0] == "fetch_ahead" and not any("warm" in (o or "") for o in options)
+    assert "fetch_ahead=8, fetch_threads=8" in out["advice"][0]["expected"]  # the defaults x2
+    assert "1,800 samples/s" in out["advice"][0]["expected"]
+    # Shard waits a small part of the wait, or a loop that is not input-bound: no such advice.
+    for recs in (samples(wait=0.6, shard_wait_share=0.2), samples(wait=0.1, shard_wait_share=0.1)):
+        assert "fetch_ahead" not in [a["option"] for a in assess(meta, recs)["advice"]]
 
 
 def test_no_samples_no_verdict():
