@@ -172,11 +172,12 @@ class ShardReader:
     def acquire(self, ids: np.ndarray, epoch: int | None = None) -> None:
         """Wait until the shards of sequences ``ids`` are local (the batch of ``epoch`` about to
         be gathered; -1 ids, padding, are skipped); a no-op when every shard is local."""
-        if self._fetch is None:
+        if self._fetch is None or self._fetch.steady(epoch):
             return
         ids = np.asarray(ids, dtype=np.int64)
-        shard = np.unique(self.shard_of(ids[ids >= 0]))  # -1: a packed row's padding
-        self._fetch.acquire(shard[self._is_remote[shard]].tolist(), epoch)
+        shard = self.shard_of(ids[ids >= 0])  # -1: a packed row's padding
+        needed = np.bincount(shard, minlength=len(self.shards)) > 0  # faster than np.unique
+        self._fetch.acquire(np.flatnonzero(needed & self._is_remote).tolist(), epoch)
 
     @functools.cached_property
     def _is_remote(self) -> np.ndarray:
@@ -207,7 +208,9 @@ class ShardReader:
             return [tok[a : a + c] for a, c in zip(begin.tolist(), counts.tolist(), strict=True)]
         shard = self.shard_of(ids).tolist()
         if self._fetch is not None:
-            self._fetch.acquire([s for s in set(shard) if tokens[s] is None])
+            missing = [s for s in set(shard) if tokens[s] is None]
+            if missing:
+                self._fetch.acquire(missing)
             tokens = list(tokens)  # a snapshot: an eviction may clear entries meanwhile
         return [
             tokens[s][a : a + c]

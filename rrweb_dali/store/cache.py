@@ -17,8 +17,8 @@ Why this shape:
   manifest, and only then renamed to ``.bin``; a reader maps nothing but ``.bin`` files.
 * Size limit: ``limit_bytes`` bounds the token files, ``.bin`` and ``.part`` together (the index
   files, 16 bytes a sequence, are kept beside them outside the limit). Room is made by removing
-  the least recently needed ``.bin`` (its modification time is touched whenever a process needs
-  it) that no process here protects. A file removed while another process still maps it stays
+  the least recently needed ``.bin`` (its modification time is refreshed, about once a second,
+  by every process that uses it) that no process here protects. A file removed while another process still maps it stays
   readable there (POSIX keeps the inode), so eviction never breaks a running reader.
 """
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-TOUCH_EVERY_S = 1.0  # a needed shard's time is refreshed at most this often per process
+TOUCH_EVERY_S = 1.0  # a process refreshes the times of the shards it used at most this often
 PART_POLL_S = 0.05  # how often a download waiting for room looks at the others' progress
 
 
@@ -61,7 +61,6 @@ class ShardCache:
         self.limit_bytes = int(limit_bytes)
         for sub in ("tokens", "index", "locks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self._touched: dict[str, float] = {}
         self.evictions = 0
 
     def token_path(self, key: str) -> Path:
@@ -73,12 +72,8 @@ class ShardCache:
     def has(self, key: str) -> bool:
         return self.token_path(key).is_file()
 
-    def touch(self, key: str, force: bool = False) -> None:
+    def touch(self, key: str) -> None:
         """Mark ``key`` as needed now (what least-recently-needed eviction orders by)."""
-        now = time.monotonic()
-        if not force and now - self._touched.get(key, -TOUCH_EVERY_S) < TOUCH_EVERY_S:
-            return
-        self._touched[key] = now
         with contextlib.suppress(FileNotFoundError):
             os.utime(self.token_path(key))
 
@@ -183,7 +178,7 @@ class ShardCache:
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     part.unlink()
-            self.touch(key, force=True)
+            self.touch(key)
             return True
 
     def remove_stale_parts(self, older_than_s: float = 3600.0) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from rrweb_dali.shards.format import ShardInfo
-from rrweb_dali.store.cache import CacheTooSmall, ShardCache
+from rrweb_dali.store.cache import TOUCH_EVERY_S, CacheTooSmall, ShardCache
 from rrweb_dali.store.location import Store
 from rrweb_dali.store.need import NeedOrder
 from rrweb_dali.store.options import StoreOptions
@@ -85,6 +85,10 @@ class Fetcher:
         self._counted: dict[int, set[int]] = {}  # epoch -> shards whose first use is counted
         self._stale: set[int] = set()  # evicted while in use: mapped until no batch uses them
         self._counters = dict.fromkeys(COUNTERS, 0)
+        self._steady: int | None = None  # the epoch whose every shard is mapped and counted
+        self._steady_shards: list[int] = []
+        self._recent: set[int] = set()  # shards used since their cache times were refreshed
+        self._touch_due = 0.0
 
     # ---- the plan ---------------------------------------------------------------------------
     def plan(self, epoch: int, order: np.ndarray) -> None:
@@ -161,6 +165,7 @@ class Fetcher:
             else:  # another process of the node had it, or finished it while we waited
                 self._counters["shared"] += 1
             if evicted:
+                self._steady = None
                 gone = set(evicted)
                 self._stale.update(n for n, key in self._keys.items() if key in gone)
                 self._release()
@@ -222,7 +227,40 @@ class Fetcher:
                 for s, _ in waiting:
                     self._futures.pop(s, None)
             # Loop: map what arrived (another process may have evicted it meanwhile).
-        for s in shards:
+        with self._lock:
+            self._check_steady(epoch)
+        self._touch(shards)
+
+    def _check_steady(self, epoch: int | None) -> None:
+        """Note when every shard of the newest epoch is mapped and counted (locked): its batches
+        then need no look at their shards at all (:meth:`steady`)."""
+        order = None if epoch is None else self._need.order(epoch)
+        if order is None or epoch != self._need.epoch or self._stale:
+            return
+        counted = self._counted.get(epoch, set())
+        if all(s in counted and self._arrays[s] is not None for s in order.tolist()):
+            self._steady = epoch
+            self._steady_shards = order.tolist()
+
+    def steady(self, epoch: int | None) -> bool:
+        """True while epoch ``epoch``'s every shard is mapped and counted and nothing was
+        evicted since: a batch of it can be gathered at once (the shards' times are still
+        refreshed, for least recently needed eviction)."""
+        if epoch is None or epoch != self._steady or self._stale:
+            return False
+        self._touch(self._steady_shards)
+        return True
+
+    def _touch(self, shards: list[int]) -> None:
+        """Refresh the cache times of the shards used since the last refresh, at most once a
+        ``TOUCH_EVERY_S``: one call per shard per batch would cost more than the gather."""
+        self._recent.update(shards)
+        now = time.monotonic()
+        if now < self._touch_due:
+            return
+        self._touch_due = now + TOUCH_EVERY_S
+        recent, self._recent = self._recent, set()
+        for s in recent:
             self._cache.touch(self._keys[s])
 
     def _use(self, shards: list[int], epoch: int | None) -> None:
@@ -248,8 +286,7 @@ class Fetcher:
             if arrays[s] is None or s not in counted:
                 return False
         self._in_use[epoch] = set(shards)
-        for s in shards:
-            self._cache.touch(self._keys[s])
+        self._touch(shards)
         return True
 
     # ---- counters and life cycle ------------------------------------------------------------

@@ -15,7 +15,6 @@ A :class:`Store` is one dataset root: keys are paths relative to it (``manifest.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from rrweb_dali.extras import require
@@ -71,15 +70,8 @@ class Store:
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
 
-    def download(self, key: str, local: str | os.PathLike) -> None:
-        """Copy object ``key`` to the local file ``local`` (created or replaced)."""
-        self.fs.get_file(self._path(key), os.fspath(local))
-
     def upload(self, local: str | os.PathLike, key: str) -> None:
         self.fs.put_file(os.fspath(local), self._path(key))
-
-    def write_bytes(self, key: str, data: bytes) -> None:
-        self.fs.pipe_file(self._path(key), data)
 
     def list(self, prefix: str = "") -> list[str]:
         """Keys under ``prefix`` (relative to the root); empty when there is none."""
@@ -94,8 +86,3 @@ class Store:
     def invalidate(self) -> None:
         """Forget listings cached by the client (another process may have written since)."""
         self.fs.invalidate_cache()
-
-
-def local_name(url: str) -> Path:
-    """A readable folder name for a remote root inside a cache (``bucket/prefix`` path parts)."""
-    return Path(*check_url(url).split("://", 1)[1].split("/"))

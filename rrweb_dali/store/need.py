@@ -36,6 +36,10 @@ class NeedOrder:
         if self.epoch is None:
             self.epoch = epoch
 
+    def order(self, epoch: int) -> np.ndarray | None:
+        """Epoch ``epoch``'s need order, while it is kept."""
+        return self._orders.get(epoch)
+
     def advance(self, epoch: int, shards: list[int]) -> None:
         """A batch of ``epoch`` reads ``shards``: move to that epoch if it is newer (forgetting
         the orders before the one it follows) and its frontier past them."""

@@ -85,7 +85,7 @@ def fetch_index(store: Store, info: ShardInfo, cache: ShardCache, options: Store
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
 
     def get() -> None:
-        store.download(index_key(info), tmp)
+        tmp.write_bytes(store.read_bytes(index_key(info)))  # one GET (a copy would HEAD first)
 
     try:
         with_retries(get, options.retry, f"downloading {store.key_url(index_key(info))}")

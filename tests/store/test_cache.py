@@ -35,7 +35,7 @@ def test_eviction_takes_the_least_recently_needed_unprotected_shard(tmp_path):
     for k, key in enumerate("abc"):
         _put(cache, key, 100)
         os.utime(cache.token_path(key), (1000 + k, 1000 + k))  # a oldest, c newest
-    cache.touch("a", force=True)  # needed now: b becomes the least recently needed
+    cache.touch("a")  # needed now: b becomes the least recently needed
     evicted: list[str] = []
     _put(cache, "d", 100, evicted=evicted)
     assert evicted == ["b"] and not cache.has("b") and cache.has("a")
