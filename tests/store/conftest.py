@@ -8,6 +8,7 @@ this process, so they survive a restart, as a real store's do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import uuid
@@ -147,3 +148,64 @@ def assert_same_batches():
                 assert torch.equal(a[k], b[k]), k
 
     return check
+
+
+class StallingProxy:
+    """A TCP proxy on 127.0.0.1 in front of the S3 server that can stall: while ``stalled`` is
+    set, no byte passes in either direction (connections stay open, as with a hung server)."""
+
+    def __init__(self, target_port: int) -> None:
+        import threading
+
+        self._target = target_port
+        self.stalled = threading.Event()
+        self._closed = threading.Event()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._sockets: list[socket.socket] = []
+        self.held = 0  # transfers that met the stall
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # the timeout, or closed
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(1 << 16):
+                if self.stalled.is_set():
+                    self.held += 1
+                while self.stalled.is_set() and not self._closed.is_set():
+                    self._closed.wait(0.05)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        for s in self._sockets:
+            s.close()
+
+
+@pytest.fixture
+def stalling_proxy(s3_server):
+    proxy = StallingProxy(s3_server.port)
+    yield proxy
+    proxy.close()

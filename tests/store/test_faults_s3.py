@@ -123,3 +123,37 @@ def test_two_processes_sharing_one_cache_download_each_shard_once(s3_dataset, tm
     for r in results:  # each process met every shard: downloaded, waited for, or found
         assert r["stats"]["hits"] + r["stats"]["misses"] == s3_dataset.shards
     assert len(list((cache / "tokens").glob("*.bin"))) == s3_dataset.shards
+
+
+def test_a_server_that_stalls_mid_epoch(
+    s3_dataset, stalling_proxy, tmp_path, batches_of, assert_same_batches
+):
+    """Connections that hang (no byte either way) time out and are tried again (a 4 s stall is
+    ridden out by the client's own retries, the loader's policy beyond); the epoch completes
+    with the same rows once the server answers again."""
+    options = dict(shuffle=False, fetch_ahead=1, fetch_threads=1)
+    local = batches_of(make_loader(str(s3_dataset.local), **KW, **options))
+    quick = {"config_kwargs": {"retries": {"max_attempts": 1}, "read_timeout": 1}}
+    storage = {**s3_dataset.storage_options, "endpoint_url": stalling_proxy.endpoint, **quick}
+    loader = make_loader(
+        s3_dataset.url,
+        storage_options=storage,
+        cache_dir=tmp_path / "cache",
+        retry=RetryPolicy(attempts=12, backoff_s=0.1, max_backoff_s=1.0),
+        **KW,
+        **options,
+    )
+    got, it = [], iter(loader)
+    for _ in range(2):
+        got.append({k: v.clone() for k, v in next(it).items()})
+    stalling_proxy.stalled.set()
+    resume = threading.Timer(4.0, stalling_proxy.stalled.clear)
+    resume.start()
+    try:
+        got.extend({k: v.clone() for k, v in b.items()} for b in it)
+    finally:
+        resume.join()
+    assert_same_batches(local, got)
+    assert stalling_proxy.held > 0, "no download met the stall"
+    assert loader.cache_stats()["downloads"] == s3_dataset.shards
+    assert not list((tmp_path / "cache" / "tokens").glob("*.part"))
