@@ -137,3 +137,16 @@ def storage_option(text: str) -> tuple[str, object]:
     except ValueError:
         value = raw
     return key, value
+
+
+def storage_options(pairs: list[tuple[str, object]] | None) -> dict[str, object] | None:
+    """The ``--storage-option`` pairs as one dict (None when none were given); a key given twice
+    is a usage error, not a silent last-one-wins."""
+    if pairs is None:
+        return None
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise UsageError(f"--storage-option {key} given twice")
+        found[key] = value
+    return found

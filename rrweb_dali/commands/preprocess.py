@@ -16,6 +16,7 @@ from rrweb_dali.commands._args import (
     add_no_progress,
     positive_int,
     storage_option,
+    storage_options,
 )
 from rrweb_dali.commands._table import format_kv, format_table
 from rrweb_dali.ingest import ReadLimits
@@ -225,17 +226,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def _storage_options(pairs: list[tuple[str, Any]] | None) -> dict[str, Any] | None:
-    if pairs is None:
-        return None
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise UsageError(f"--storage-option {key} given twice")
-        found[key] = value
-    return found
-
-
 def main(args: argparse.Namespace) -> int:
     remote = is_remote(args.out)
     if not remote:
@@ -254,7 +244,7 @@ def main(args: argparse.Namespace) -> int:
     if remote:
         store_kw = {
             "staging": args.staging,
-            "storage_options": _storage_options(args.storage_options),
+            "storage_options": storage_options(args.storage_options),
             "retry": None if args.store_attempts is None else RetryPolicy(args.store_attempts),
         }
     options = PreprocessOptions(

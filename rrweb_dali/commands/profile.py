@@ -15,6 +15,7 @@ from rrweb_dali.commands._args import (
     positive_float,
     positive_int,
     storage_option,
+    storage_options,
 )
 from rrweb_dali.commands._table import format_kv
 
@@ -176,13 +177,8 @@ def store_options(args: argparse.Namespace) -> dict:
         if given:
             raise UsageError(f"{', '.join(given)} apply to s3:// datasets; these are local")
         return {}
-    options: dict = {}
-    for key, value in args.storage_option or []:
-        if key in options:
-            raise UsageError(f"--storage-option {key} given twice")
-        options[key] = value
     return {
-        "storage_options": options,
+        "storage_options": storage_options(args.storage_option) or {},
         "cache_dir": args.cache_dir,
         "cache_bytes": args.cache_bytes,
         "fetch_ahead": args.fetch_ahead,
