@@ -71,14 +71,9 @@ def check_destination(store: Store, staging: Path | None, retry: RetryPolicy) ->
     missing bucket, FileNotFoundError."""
     keys = with_retries(store.list, retry, f"listing {store.url}")
     if not keys:
-        bucket = store.url.split("://", 1)[1].split("/", 1)[0]
-        scheme = store.url.split("://", 1)[0]
-        try:
-            with_retries(lambda: store.fs.info(bucket), retry, f"opening {scheme}://{bucket}")
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                errno.ENOENT, "no such bucket (create it first)", f"{scheme}://{bucket}"
-            ) from None
+        bucket = store.bucket_url
+        if not with_retries(store.bucket_exists, retry, f"opening {bucket}"):
+            raise FileNotFoundError(errno.ENOENT, "no such bucket (create it first)", bucket)
         return []
     if MANIFEST_NAME in keys:
         raise DestinationInUse(
@@ -253,9 +248,7 @@ def _check_still_free(store: Store, retry: RetryPolicy) -> None:
     """No other run published a dataset here meanwhile (its manifest would be replaced)."""
     store.invalidate()
     manifest = store.key_url(MANIFEST_NAME)
-    try:
-        with_retries(lambda: store.fs.info(manifest), retry, f"checking {manifest}")
-    except FileNotFoundError:
+    if not with_retries(lambda: store.exists(MANIFEST_NAME), retry, f"checking {manifest}"):
         return
     raise DestinationInUse(
         f"{store.url}: another run published a dataset here during this one; this run's "

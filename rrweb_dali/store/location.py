@@ -67,6 +67,19 @@ class Store:
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(key)))
 
+    @property
+    def bucket_url(self) -> str:
+        """``s3://BUCKET`` of this root."""
+        scheme, rest = self.url.split("://", 1)
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
+    def bucket_exists(self) -> bool:
+        try:
+            self.fs.info(self.bucket_url)
+        except FileNotFoundError:
+            return False
+        return True
+
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
 
