@@ -172,12 +172,17 @@ class ShardReader:
     def acquire(self, ids: np.ndarray, epoch: int | None = None) -> None:
         """Wait until the shards of sequences ``ids`` are local (the batch of ``epoch`` about to
         be gathered; -1 ids, padding, are skipped); a no-op when every shard is local."""
-        if self._fetch is None or self._fetch.steady(epoch):
+        if self._fetch is None:
             return
         ids = np.asarray(ids, dtype=np.int64)
         shard = self.shard_of(ids[ids >= 0])  # -1: a packed row's padding
         needed = np.bincount(shard, minlength=len(self.shards)) > 0  # faster than np.unique
         self._fetch.acquire(np.flatnonzero(needed & self._is_remote).tolist(), epoch)
+
+    def steady(self, epoch: int) -> bool:
+        """True when every shard epoch ``epoch`` reads is local and counted (see
+        :meth:`rrweb_dali.store.fetcher.Fetcher.steady`): its batches need no :meth:`acquire`."""
+        return self._fetch is None or self._fetch.steady(epoch)
 
     @functools.cached_property
     def _is_remote(self) -> np.ndarray:

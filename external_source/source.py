@@ -304,7 +304,9 @@ class BatchSource:
         plan = self.sequence(epoch)
         t1 = time.perf_counter()
         self._times["plan_s"] += t1 - t0
-        if self.reader.remote:  # wait for the batch's shards (counted apart: wait_ns)
+        # Wait for the batch's shards (counted apart: wait_ns); once every shard of the epoch
+        # is in hand, the batch's ids are not even worked out for it.
+        if self.reader.remote and not self.reader.steady(epoch):
             self.reader.acquire(
                 row_segments(plan, pos)[0] if isinstance(plan, PackPlan) else plan[pos], epoch
             )

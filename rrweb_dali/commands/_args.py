@@ -150,3 +150,9 @@ def storage_options(pairs: list[tuple[str, object]] | None) -> dict[str, object]
             raise UsageError(f"--storage-option {key} given twice")
         found[key] = value
     return found
+
+
+def flags_given(*flags: tuple[str, object]) -> list[str]:
+    """The names of the ``(flag, value)`` pairs whose value is not None: what a refusal of
+    options that do not apply names."""
+    return [flag for flag, value in flags if value is not None]

@@ -14,6 +14,7 @@ from rrweb_dali.commands._args import (
     UsageError,
     add_command,
     add_no_progress,
+    flags_given,
     positive_int,
     storage_option,
     storage_options,
@@ -229,15 +230,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     remote = is_remote(args.out)
     if not remote:
-        given = [
-            flag
-            for flag, value in (
-                ("--staging", args.staging),
-                ("--storage-option", args.storage_options),
-                ("--store-attempts", args.store_attempts),
-            )
-            if value is not None
-        ]
+        given = flags_given(
+            ("--staging", args.staging),
+            ("--storage-option", args.storage_options),
+            ("--store-attempts", args.store_attempts),
+        )
         if given:
             raise UsageError(f"{', '.join(given)} need(s) --out s3://BUCKET/PREFIX")
     store_kw: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from rrweb_dali.commands._args import (
     UsageError,
     add_command,
     add_no_progress,
+    flags_given,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -164,15 +165,11 @@ def store_options(args: argparse.Namespace) -> dict:
     where they would do nothing (a silently ignored ``--cache-dir`` misleads)."""
     from rrweb_dali.store.location import is_remote
 
-    given = [
-        name
-        for name, value in (
-            ("--storage-option", args.storage_option),
-            ("--cache-dir", args.cache_dir),
-            ("--cache-bytes", args.cache_bytes),
-        )
-        if value is not None
-    ]
+    given = flags_given(
+        ("--storage-option", args.storage_option),
+        ("--cache-dir", args.cache_dir),
+        ("--cache-bytes", args.cache_bytes),
+    )
     if not any(is_remote(s) for s in args.shards):
         if given:
             raise UsageError(f"{', '.join(given)} apply to s3:// datasets; these are local")

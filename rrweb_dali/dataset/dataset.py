@@ -29,7 +29,8 @@ from rrweb_dali.dataset.table import SequenceTable
 from rrweb_dali.external_source.reader import ShardReader
 from rrweb_dali.external_source.selection import Selection, select_ids
 from rrweb_dali.shards.manifest import Manifest
-from rrweb_dali.store import StoreOptions, is_remote
+from rrweb_dali.store import is_remote
+from rrweb_dali.store.options import store_options_for
 from rrweb_dali.tokenizer import Tokenizer
 
 #: What ``select`` may be: sequence ids (any integer array-like; kept sorted and unique), a
@@ -269,15 +270,9 @@ def open_dataset(
     the sequences both keep.
     """
     path = path if is_remote(path) else os.fspath(path)
-    store = None
-    if is_remote(path):
-        store = StoreOptions(
-            storage_options=dict(storage_options or {}),
-            cache_dir=None if cache_dir is None else os.fspath(cache_dir),
-            **({} if cache_bytes is None else {"cache_bytes": cache_bytes}),
-        )
-    elif storage_options is not None:
-        raise ValueError("storage_options apply to s3:// datasets; this path is local")
+    store = store_options_for(
+        path, storage_options=storage_options, cache_dir=cache_dir, cache_bytes=cache_bytes
+    )
     reader = ShardReader(path, store)
     dataset = Dataset(reader)
     selection = Selection(

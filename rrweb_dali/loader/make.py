@@ -18,7 +18,8 @@ from rrweb_dali.loader.distributed import local_device_id, rank_and_world
 from rrweb_dali.loader.loader import Loader
 from rrweb_dali.loader.options import OutputOptions, PipelineOptions
 from rrweb_dali.loader.workers import spawn_blocker
-from rrweb_dali.store import RemoteShard, RetryPolicy, StoreOptions, is_remote
+from rrweb_dali.store import RemoteShard, RetryPolicy, StoreOptions
+from rrweb_dali.store.options import store_options_for
 
 logger = logging.getLogger(__name__)
 
@@ -249,18 +250,17 @@ def make_loader(
         )
         parallel = False
     make_source, paths = BatchSource, shards
-    if shards is not None and _any_remote(shards):
-        store = StoreOptions(
-            storage_options=dict(storage_options or {}),
-            cache_dir=None if cache_dir is None else str(cache_dir),
-            fetch_ahead=fetch_ahead,
-            fetch_threads=fetch_threads,
-            **({} if cache_bytes is None else {"cache_bytes": cache_bytes}),
-            **({} if retry is None else {"retry": retry}),
-        )
+    store = store_options_for(
+        [] if shards is None else shards,  # raw files are local: no storage_options
+        storage_options=storage_options,
+        cache_dir=cache_dir,
+        cache_bytes=cache_bytes,
+        fetch_ahead=fetch_ahead,
+        fetch_threads=fetch_threads,
+        retry=retry,
+    )
+    if store is not None:
         make_source = functools.partial(BatchSource, store=store)
-    elif storage_options is not None:
-        raise ValueError("storage_options apply to s3:// datasets; these shards are local")
     if raw is not None:
         from rrweb_dali.external_source.raw import (
             DEFAULT_MEMORY_BYTES,
@@ -298,7 +298,7 @@ def make_loader(
             plan.last_batch,
         )
     if loader.reader.remote:
-        _warn_if_thrashing(loader.reader, make_source.keywords["store"], plan)
+        _warn_if_thrashing(loader.reader, store, plan)
     if plan.cap is None and packing is None:
         longest = max_tokens if raw is not None else _longest(loader.reader.lengths)
         if longest > LONG_ROW_WARNING:
@@ -326,11 +326,6 @@ def _warn_if_thrashing(reader, store: StoreOptions, plan: PlanOptions) -> None:
             remote_bytes,
             max(1, (fits - store.fetch_ahead) // 2),
         )
-
-
-def _any_remote(shards: object) -> bool:
-    paths = shards if isinstance(shards, (list, tuple)) else [shards]
-    return any(is_remote(p) for p in paths)
 
 
 def _longest(lengths) -> int:

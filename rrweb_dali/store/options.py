@@ -6,6 +6,7 @@ One dataclass per concern, each validating in ``__post_init__`` (``make_loader``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,3 +90,30 @@ class StoreOptions:
     @property
     def cache_path(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+
+
+def store_options_for(
+    paths: object,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    cache_bytes: int | None = None,
+    **fetching: Any,
+) -> StoreOptions | None:
+    """The :class:`StoreOptions` of a loader or dataset over ``paths`` (one path or a list), from
+    its keywords (None: the default); None when every path is local, where ``storage_options``
+    would do nothing and are refused. ``fetching``: ``fetch_ahead``, ``fetch_threads``, ``retry``.
+    """
+    from rrweb_dali.store.location import is_remote
+
+    listed = paths if isinstance(paths, (list, tuple)) else [paths]
+    if not any(is_remote(p) for p in listed):
+        if storage_options is not None:
+            raise ValueError("storage_options apply to s3:// datasets; these paths are local")
+        return None
+    given = {"cache_bytes": cache_bytes, **fetching}
+    return StoreOptions(
+        storage_options=dict(storage_options or {}),
+        cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+        **{k: v for k, v in given.items() if v is not None},
+    )
