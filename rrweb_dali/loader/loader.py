@@ -30,6 +30,7 @@ from rrweb_dali.external_source.sampling import consumed_after
 from rrweb_dali.external_source.source import BatchSource
 from rrweb_dali.external_source.state import LoaderState, LoaderStateError
 from rrweb_dali.loader.assemble import Assembler
+from rrweb_dali.loader.at_exit import close_at_exit
 from rrweb_dali.loader.bindings import EpochSampler, SourceAt, weak_call
 from rrweb_dali.loader.buffers import HostBufferPool
 from rrweb_dali.loader.counters import Counters
@@ -96,6 +97,7 @@ class Loader:
         self._last: tuple[int, int] | None = None  # position after the latest ended pass
         self._passes: list[weakref.ref[Pass]] = []
         self.sampler = EpochSampler(self)
+        close_at_exit(self)
 
     # ---- epochs and iteration ---------------------------------------------------------------
     @property
