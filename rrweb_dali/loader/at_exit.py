@@ -2,7 +2,7 @@
 
 Why: a loader runs DALI in background daemon threads (the next epoch's first batches are made
 while the loop still computes on the last ones). When a script ends without ``loader.close()``,
-CPython (3.11 to 3.13) ends each daemon thread that tries to take the GIL back after finalization
+CPython (3.11 here) ends each daemon thread that tries to take the GIL back after finalization
 has begun with ``pthread_exit``. If that thread is inside DALI's C++ ``run()``, the unwinding
 meets a ``noexcept`` frame and the whole process aborts ("terminate called without an active
 exception", exit status 134) after the script's own work succeeded. Handlers registered with
