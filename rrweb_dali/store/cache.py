@@ -7,7 +7,7 @@ datasets or two versions of one never share a name unless they share the bytes):
     tokens/<sha256>.part    a download in progress (sized to the whole file when it starts)
     index/<sha256>.idx      the shard's index, fetched when the dataset is opened
     locks/<sha256>.lock     held (``flock``) by the one process downloading that shard
-    cache.lock              held while a process makes room, so two never evict at once
+    cache.lock              held while a process makes room and reserves it, or finishes a download
 
 Why this shape:
 
@@ -18,8 +18,11 @@ Why this shape:
 * Size limit: ``limit_bytes`` bounds the token files, ``.bin`` and ``.part`` together (the index
   files, 16 bytes a sequence, are kept beside them outside the limit). Room is made by removing
   the least recently needed ``.bin`` (its modification time is refreshed, about once a second,
-  by every process that uses it) that no process here protects. A file removed while another process still maps it stays
-  readable there (POSIX keeps the inode), so eviction never breaks a running reader.
+  by every process that uses it) that no process here protects. Room is reserved by creating
+  the sized ``.part`` under ``cache.lock``, in the same step that made it, and ``.part`` becomes
+  ``.bin`` only under that lock too, so concurrent downloads never count the same free room.
+  A file removed while another process still maps it stays readable there (POSIX keeps the
+  inode), so eviction never breaks a running reader.
 """
 
 from __future__ import annotations
@@ -93,60 +96,68 @@ class ShardCache:
                     total += entry.stat().st_size
         return total
 
-    def make_room(
+    def reserve(
         self,
+        part: Path,
         size: int,
         protect: Collection[str],
         evicted: list[str],
         wait_s: float = 0.0,
     ) -> None:
-        """Remove least recently needed shards outside ``protect`` until ``size`` more bytes fit,
-        appending their keys to ``evicted``; :class:`CacheTooSmall` when the protected ones alone
-        leave no room. With ``wait_s``, downloads in progress elsewhere (their ``.part`` files
-        hold room) are waited for up to that long first: once done they can be evicted."""
+        """Make room for ``size`` more bytes and create ``part`` at that size, as one step under
+        the cache's lock, removing least recently needed shards outside ``protect`` (their keys
+        are appended to ``evicted``). :class:`CacheTooSmall` when the protected shards leave no
+        room. With ``wait_s``, downloads in progress (their ``.part`` files hold room) are
+        waited for up to that long first: once done they can be evicted.
+
+        Creating ``.part`` files and renaming them to ``.bin`` happen only under the cache's
+        lock, so what one look at the directory sees is what is there: two reservations never
+        both count the same free room, and a download that finishes meanwhile is never mistaken
+        for room that will not come back.
+        """
         self.check_fits(size, "one shard")
         deadline = time.monotonic() + wait_s
         while True:
-            try:
-                return self._make_room(size, protect, evicted)
-            except CacheTooSmall:
-                if time.monotonic() >= deadline or not self._downloads_in_progress():
-                    raise
-            time.sleep(PART_POLL_S)
-
-    def _downloads_in_progress(self) -> bool:
-        with os.scandir(self.root / "tokens") as it:
-            return any(entry.name.endswith(".part") for entry in it)
-
-    def _make_room(self, size: int, protect: Collection[str], evicted: list[str]) -> None:
-        with locked(self.root / "cache.lock"):
-            used = self.used_bytes()
-            if used + size <= self.limit_bytes:
-                return
-            candidates = []
-            with os.scandir(self.root / "tokens") as it:
-                for entry in it:
-                    key, ext = os.path.splitext(entry.name)
-                    if ext != ".bin" or key in protect:
-                        continue
-                    with contextlib.suppress(FileNotFoundError):
-                        st = entry.stat()
-                        candidates.append((st.st_mtime, key, st.st_size))
-            for _, key, nbytes in sorted(candidates):
+            with locked(self.root / "cache.lock"):
+                used, busy = self._evict_for(size, protect, evicted)
                 if used + size <= self.limit_bytes:
-                    break
-                with contextlib.suppress(FileNotFoundError):
-                    self.token_path(key).unlink()
-                    used -= nbytes
-                    self.evictions += 1
-                    evicted.append(key)
-                    logger.debug("evicted shard %s (%d bytes)", key, nbytes)
-            if used + size > self.limit_bytes:
+                    with open(part, "wb") as fh:
+                        fh.truncate(size)  # counts its whole size against the limit from now on
+                    return
+            if not busy or time.monotonic() >= deadline:
                 raise CacheTooSmall(
                     f"the shard cache at {self.root} ({self.limit_bytes:,} bytes) is full of "
                     f"shards in use ({used:,} bytes); one more of {size:,} bytes does not fit: "
                     "raise cache_bytes, lower fetch_ahead or the batch's spread over shards"
                 )
+            time.sleep(PART_POLL_S)
+
+    def _evict_for(
+        self, size: int, protect: Collection[str], evicted: list[str]
+    ) -> tuple[int, bool]:
+        """Remove unprotected ``.bin`` files, least recently needed first, until ``size`` more
+        bytes fit or none is left (the cache's lock held); the bytes then used, and whether
+        downloads in progress hold some of them."""
+        used, busy, candidates = 0, False, []
+        with os.scandir(self.root / "tokens") as it:
+            for entry in it:
+                key, ext = os.path.splitext(entry.name)
+                with contextlib.suppress(FileNotFoundError):  # a failed download's .part
+                    st = entry.stat()
+                    used += st.st_size
+                    busy |= ext == ".part"
+                    if ext == ".bin" and key not in protect:
+                        candidates.append((st.st_mtime, key, st.st_size))
+        for _, key, nbytes in sorted(candidates):
+            if used + size <= self.limit_bytes:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                self.token_path(key).unlink()
+                used -= nbytes
+                self.evictions += 1
+                evicted.append(key)
+                logger.debug("evicted shard %s (%d bytes)", key, nbytes)
+        return used, busy
 
     def fill(
         self,
@@ -159,7 +170,7 @@ class ShardCache:
     ) -> bool:
         """Make ``key``'s token file present, downloading it with ``download(part_path)`` (which
         writes and checks the whole file, or raises) unless another process already did; the
-        keys it evicted to make room are appended to ``evicted``; ``wait_s`` as in :meth:`make_room`.
+        keys it evicted to make room are appended to ``evicted``; ``wait_s`` as in :meth:`reserve`.
 
         True when this call downloaded it. The shard's lock is held throughout, so at most one
         process of the node downloads a shard at a time, and the others then find it done.
@@ -169,12 +180,11 @@ class ShardCache:
             if final.is_file():
                 return False
             part = final.with_suffix(".part")
-            self.make_room(size, set(protect) | {key}, evicted, wait_s)
             try:
-                with open(part, "wb") as fh:
-                    fh.truncate(size)  # counts its whole size against the limit from now on
+                self.reserve(part, size, set(protect) | {key}, evicted, wait_s)
                 download(part)  # writes into the sized file (``r+b``), never shrinking it
-                os.replace(part, final)
+                with locked(self.root / "cache.lock"):
+                    os.replace(part, final)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     part.unlink()

@@ -4,8 +4,10 @@ needed eviction, protection, failed downloads, stale parts; and the retry policy
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -163,3 +165,36 @@ def test_the_daemon_pool_hands_results_and_errors_over():
     with pytest.raises(ValueError):
         failing.result(timeout=10)
     pool.shutdown()
+
+
+def test_concurrent_fills_wait_for_room_and_never_overfill(tmp_path):
+    """Threads filling a cache with room for two shards: every fill gets room in time (a
+    download finishing elsewhere frees it), and no download ever runs over the limit."""
+    size, limit = 100, 200
+    cache = ShardCache(tmp_path, limit)
+    over: list[int] = []
+    errors: list[BaseException] = []
+
+    def download(part):
+        used = cache.used_bytes()
+        if used > limit:
+            over.append(used)
+        time.sleep(random.uniform(0, 0.002))
+        with open(part, "r+b") as fh:
+            fh.write(b"z" * size)
+
+    def worker(w: int) -> None:
+        try:
+            for n in range(60):
+                cache.fill(f"{w}-{n}", size, download, (), [], wait_s=30)
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[:1]
+    assert not over, f"a download ran with {max(over)} bytes in a {limit}-byte cache"
+    assert cache.used_bytes() <= limit
