@@ -135,13 +135,15 @@ class ShardCache:
     def _evict_for(
         self, size: int, protect: Collection[str], evicted: list[str]
     ) -> tuple[int, bool]:
-        """Remove unprotected ``.bin`` files, least recently needed first, until ``size`` more
-        bytes fit or none is left (the cache's lock held); the bytes then used, and whether
-        downloads in progress hold some of them."""
+        """Remove abandoned ``.part`` files, then unprotected ``.bin`` files, least recently
+        needed first, until ``size`` more bytes fit or none is left (the cache's lock held); the
+        bytes then used, and whether downloads in progress hold some of them."""
         used, busy, candidates = 0, False, []
         with os.scandir(self.root / "tokens") as it:
             for entry in it:
                 key, ext = os.path.splitext(entry.name)
+                if ext == ".part" and self._remove_if_abandoned(key):
+                    continue
                 with contextlib.suppress(FileNotFoundError):  # a failed download's .part
                     st = entry.stat()
                     used += st.st_size
@@ -180,6 +182,7 @@ class ShardCache:
             if final.is_file():
                 return False
             part = final.with_suffix(".part")
+            part.unlink(missing_ok=True)  # a dead download's: this process holds the key now
             try:
                 self.reserve(part, size, set(protect) | {key}, evicted, wait_s)
                 download(part)  # writes into the sized file (``r+b``), never shrinking it
@@ -191,14 +194,29 @@ class ShardCache:
             self.touch(key)
             return True
 
-    def remove_stale_parts(self, older_than_s: float = 3600.0) -> None:
-        """Drop ``.part`` files left by a process that died mid-download (no one holds their
-        lock); recent ones may be live downloads of another process and are kept."""
-        now = time.time()
+    def remove_abandoned_parts(self) -> None:
+        """Drop the ``.part`` files of downloads that died with their process: no one holds
+        their shard's lock. Live downloads, this process's or another's, hold it and keep
+        theirs, however long they take."""
         with os.scandir(self.root / "tokens") as it:
             for entry in it:
-                if not entry.name.endswith(".part"):
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    if now - entry.stat().st_mtime > older_than_s:
-                        os.unlink(entry.path)
+                key, ext = os.path.splitext(entry.name)
+                if ext == ".part":
+                    self._remove_if_abandoned(key)
+
+    def _remove_if_abandoned(self, key: str) -> bool:
+        """Remove ``key``'s ``.part`` if no process holds its shard's lock (a ``flock`` tried
+        without waiting, on its own open file, so this process's own downloads count as held);
+        True when it was abandoned."""
+        fd = os.open(self.root / "locks" / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                self.token_path(key).with_suffix(".part").unlink()
+                logger.debug("removed the partial download of shard %s left by a dead process", key)
+            return True
+        finally:
+            os.close(fd)  # closing releases the lock

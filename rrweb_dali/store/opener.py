@@ -30,7 +30,7 @@ class RemoteShards:
     def __init__(self, options: StoreOptions | None = None):
         self.options = StoreOptions() if options is None else options
         self.cache = ShardCache(self.options.cache_path, self.options.cache_bytes)
-        self.cache.remove_stale_parts()
+        self.cache.remove_abandoned_parts()
         self._entries: dict[int, RemoteEntry] = {}
         self._fetcher: Fetcher | None = None
 

@@ -3,8 +3,8 @@
 Not a ``ThreadPoolExecutor``: Python joins an executor's threads when the program ends, so a
 program that finished training while a download ahead was riding out a dead server's retries
 would hang for as long as they last. Daemon threads end with the program; a download they leave
-half done is only a ``.part`` file, which nothing reads (the next process removes it once
-stale) and whose lock the operating system releases with the process.
+half done is only a ``.part`` file, which nothing reads, and whose lock the operating system
+releases with the process (so the next process that looks removes it).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from rrweb_dali.store import CacheTooSmall, RetryPolicy, ShardCache
+from rrweb_dali.store.cache import locked
 from rrweb_dali.store.transfer import retryable, with_retries
 
 
@@ -65,14 +66,26 @@ def test_a_failed_download_leaves_nothing_behind(tmp_path):
     assert _put(cache, "k", 100) is True  # and a later try works
 
 
-def test_only_stale_partial_files_are_removed(tmp_path):
+def test_only_abandoned_partial_files_are_removed(tmp_path):
     cache = ShardCache(tmp_path, 1000)
-    old, new = tmp_path / "tokens" / "old.part", tmp_path / "tokens" / "new.part"
-    old.write_bytes(b"1")
-    new.write_bytes(b"2")
-    os.utime(old, (time.time() - 7200, time.time() - 7200))
-    cache.remove_stale_parts()
-    assert not old.exists() and new.exists()
+    dead, live = tmp_path / "tokens" / "dead.part", tmp_path / "tokens" / "live.part"
+    dead.write_bytes(b"1")
+    live.write_bytes(b"2")
+    with locked(tmp_path / "locks" / "live.lock"):  # a download still running (any age)
+        cache.remove_abandoned_parts()
+        assert not dead.exists() and live.exists()
+    cache.remove_abandoned_parts()  # its process died: the lock is free
+    assert not live.exists()
+
+
+def test_room_held_by_a_dead_download_is_taken_back_at_once(tmp_path):
+    cache = ShardCache(tmp_path, 200)
+    _put(cache, "kept", 100)
+    (tmp_path / "tokens" / "dead.part").write_bytes(b"x" * 100)  # no one holds its lock
+    t0 = time.monotonic()
+    assert cache.fill("new", 100, lambda part: part.write_bytes(b"n" * 100), {"kept"}, [], 30)
+    assert time.monotonic() - t0 < 5  # not the 30 s a live download would be waited for
+    assert cache.has("kept") and cache.has("new") and cache.used_bytes() == 200
 
 
 FILL = """
