@@ -1,10 +1,11 @@
 """Object-store counters on the wire: what each batch's shard fetching cost, totalled per loader.
 
-A batch source over remote shards appends a *tail* to each batch's ``aux``
-(:func:`rrweb_dali.external_source.wire.with_tail`): the epoch, then the deltas of its process's
-fetcher counters (:data:`rrweb_dali.store.fetcher.COUNTERS` and evictions) since its previous
-batch. Deltas, because a source may run in several DALI worker processes: their sum is the
-loader's total whatever the number of workers. :class:`StoreStats` is the main process's side;
+A batch source over remote shards appends a *tail* to a batch's ``aux``
+(:func:`rrweb_dali.external_source.wire.with_tail`) when its process's fetcher counters
+(:data:`rrweb_dali.store.fetcher.COUNTERS` and evictions) moved since the last tail it sent: the
+epoch, then their deltas. A batch of a cached epoch then carries none, and costs the consumer no
+more than a local one. Deltas, because a source may run in several DALI worker processes: their
+sum is the loader's total whatever the number of workers. :class:`StoreStats` is the main process's side;
 ``Loader.cache_stats()`` returns its :meth:`~StoreStats.as_dict`.
 """
 
