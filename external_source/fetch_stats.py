@@ -5,8 +5,8 @@ A batch source over remote shards appends a *tail* to a batch's ``aux``
 (:data:`rrweb_dali.store.fetcher.COUNTERS` and evictions) moved since the last tail it sent: the
 epoch, then their deltas. A batch of a cached epoch then carries none, and costs the consumer no
 more than a local one. Deltas, because a source may run in several DALI worker processes: their
-sum is the loader's total whatever the number of workers. :class:`StoreStats` is the main process's side;
-``Loader.cache_stats()`` returns its :meth:`~StoreStats.as_dict`.
+sum is the loader's total whatever the number of workers. :class:`StoreStats` is the main
+process's side; ``Loader.cache_stats()`` returns its :meth:`~StoreStats.as_dict`.
 """
 
 from __future__ import annotations

@@ -204,8 +204,10 @@ class Loader:
         return {**self._counters.as_dict(), "epoch": self._epoch}
 
     def cache_stats(self) -> dict | None:
-        """Raw mode's token cache counters over the batches received (``None`` on shards); see
-        ``rrweb_dali.external_source.raw.cache_stats``. Safe to call from another thread."""
+        """Cache counters over the batches received: raw mode's token cache (see
+        ``rrweb_dali.external_source.raw.cache_stats``) or, for an ``s3://`` dataset, the shard
+        cache's (``"kind": "store"``, see ``rrweb_dali.external_source.fetch_stats``); ``None``
+        for local shards. Safe to call from another thread."""
         cache = self._counters.cache
         return None if cache is None else cache.as_dict()
 
