@@ -208,6 +208,7 @@ def test_concurrent_fills_wait_for_room_and_never_overfill(tmp_path):
         t.start()
     for t in threads:
         t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a fill never returned"
     assert not errors, errors[:1]
     assert not over, f"a download ran with {max(over)} bytes in a {limit}-byte cache"
     assert cache.used_bytes() <= limit
